@@ -1,0 +1,3 @@
+from vgi.cli import main
+
+main()

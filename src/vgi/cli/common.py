@@ -1,0 +1,72 @@
+"""Helpers shared by the CLI commands: JSON output, tables, reading load and price files."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from vgi.errors import VgiError
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of a table.")
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value
+
+
+def print_json(data: Any) -> None:
+    """Print ``data`` as JSON (NaN and inf become null)."""
+    click.echo(json.dumps(_clean(data), indent=2, ensure_ascii=False, default=str))
+
+
+def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    """Print a table to the terminal."""
+    table = Table(title=title)
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(*(f"{v:,.4f}" if isinstance(v, float) else str(v) for v in row))
+    Console().print(table)
+
+
+def read_series_csv(path: str | Path, value_column: str | None = None) -> pd.Series:
+    """Read a ``timestamp,<value>`` CSV (timestamps with a UTC offset) as a tz-aware series."""
+    p = Path(path)
+    if not p.exists():
+        raise VgiError(f"{p}: no such file")
+    try:
+        frame = pd.read_csv(p)
+    except (OSError, ValueError) as exc:
+        raise VgiError(f"{p}: cannot read CSV ({exc})") from exc
+    if "timestamp" not in frame.columns or len(frame.columns) < 2:
+        raise VgiError(f"{p}: expected columns 'timestamp,<value>', found {list(frame.columns)}")
+    col = value_column or next(c for c in frame.columns if c != "timestamp")
+    if col not in frame.columns:
+        raise VgiError(f"{p}: no column '{col}'")
+    ts = pd.to_datetime(frame["timestamp"].astype("string"), utc=True, errors="coerce", format="ISO8601")
+    if ts.isna().any():
+        row = int(np.flatnonzero(ts.isna().to_numpy())[0]) + 1
+        raise VgiError(f"{p}: row {row}, field 'timestamp': not an ISO 8601 time with offset")
+    values = pd.to_numeric(frame[col], errors="coerce")
+    if values.isna().any():
+        row = int(np.flatnonzero(values.isna().to_numpy())[0]) + 1
+        raise VgiError(f"{p}: row {row}, field '{col}': not a number")
+    return pd.Series(values.to_numpy(dtype=float), index=pd.DatetimeIndex(ts), name=col)

@@ -1,0 +1,84 @@
+"""Load tariffs from YAML files: the shipped library and a user's own files.
+
+Errors name the file and the key path (``energy.seasons[0].windows.weekday[1].start``) and say what is expected.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pydantic
+import yaml
+
+from vgi.errors import VgiError
+from vgi.model.tariffs import Tariff
+
+__all__ = ["get_tariff", "load_tariff", "load_tariff_file", "tariff_library", "validation_message"]
+
+
+def validation_message(source: str, exc: pydantic.ValidationError) -> str:
+    """One line per pydantic error: ``file: key.path: what is wrong``."""
+    parts = []
+    for err in exc.errors():
+        loc = ""
+        for item in err["loc"]:
+            loc += f"[{item}]" if isinstance(item, int) else (f".{item}" if loc else str(item))
+        parts.append(f"{source}: {loc or '<top>'}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def load_tariff(data: dict[str, Any], source: str = "<memory>") -> Tariff:
+    """Validate a tariff given as a mapping (the YAML layout)."""
+    if not isinstance(data, dict):
+        raise VgiError(f"{source}: a tariff file must hold a mapping of keys, got {type(data).__name__}")
+    try:
+        return Tariff.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise VgiError(validation_message(source, exc)) from exc
+
+
+def load_tariff_file(path: str | Path) -> Tariff:
+    """Read a tariff YAML (or JSON) file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise VgiError(f"{p}: cannot read tariff file ({exc.strerror})") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise VgiError(f"{p}: not valid YAML ({exc})") from exc
+    return load_tariff(data, str(p))
+
+
+def _library_files() -> list[Path]:
+    root = resources.files("vgi") / "data" / "tariffs"
+    return sorted(Path(str(p)) for p in root.iterdir() if str(p).endswith((".yaml", ".yml")))
+
+
+@lru_cache(maxsize=1)
+def tariff_library() -> dict[str, Tariff]:
+    """Every shipped tariff, by id."""
+    out: dict[str, Tariff] = {}
+    for path in _library_files():
+        tariff = load_tariff_file(path)
+        if tariff.id in out:
+            raise VgiError(f"{path}: tariff id '{tariff.id}' is used twice in the library")
+        out[tariff.id] = tariff
+    return out
+
+
+def get_tariff(id_or_path: str) -> Tariff:
+    """A shipped tariff by id, or a tariff file by path."""
+    lib = tariff_library()
+    if id_or_path in lib:
+        return lib[id_or_path]
+    p = Path(id_or_path)
+    if p.suffix.lower() in (".yaml", ".yml", ".json") and p.exists():
+        return load_tariff_file(p)
+    close = [t for t in lib if id_or_path.lower() in t.lower()][:5]
+    hint = f"; did you mean {', '.join(close)}?" if close else "; `vgi tariffs list` shows the ids"
+    raise VgiError(f"unknown tariff '{id_or_path}'{hint}")

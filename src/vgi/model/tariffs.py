@@ -1,0 +1,543 @@
+"""Tariffs as validated, frozen data, and their prices on a time grid.
+
+A :class:`Tariff` is read from a YAML file of the tariff library (``vgi/data/tariffs``) or built in code.  It
+covers:
+
+* energy (import) prices by named period, with seasons (month ranges), day types (weekday, weekend, holiday)
+  and clock-time windows; a window may be limited to some months (SDG&E's March-April super off-peak);
+* critical-peak rules: fixed months and windows, or triggered days (``trigger`` set: a caller passes the
+  dates, e.g. Guangdong's 35 degC days or SCE's CPP events);
+* consumption tiers (monthly or yearly blocks, each adding a price per kWh beyond its threshold);
+* dynamic prices from a series with a formula ``(multiplier * spot + adder + window adders) * (1 + vat)``,
+  optionally capped and floored (Octopus Agile, German spot tariffs);
+* export / V2G discharge prices: none, fixed, by period, from a series, or a fraction of the import price;
+* demand charges (per kW of a month's maximum demand, optionally only in some periods) and capacity
+  subscriptions in blocks with an overage charge (PG&E BEV);
+* fixed charges per day, per month or per bill; currency, source, valid-from date and verification status.
+
+Prices are in the tariff's currency per kWh (or per kW for demand); local clock times are in the tariff's time
+zone, intervals are ``[start, end)``, and ``end == "24:00"`` means midnight at the end of the day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from vgi.errors import VgiError
+
+__all__ = [
+    "CapacitySubscription",
+    "CriticalPeak",
+    "DayType",
+    "DemandCharge",
+    "DynamicFormula",
+    "EnergySchedule",
+    "ExportPrice",
+    "FixedCharge",
+    "PriceVectors",
+    "Season",
+    "Tariff",
+    "TierBlock",
+    "Tiers",
+    "Window",
+    "tariff_prices",
+]
+
+DayType = Literal["all", "weekday", "weekend", "holiday"]
+
+
+def _parse_clock(value: str | int | float) -> float:
+    """'HH:MM' (or hours as a number) to hours after midnight; '24:00' is 24."""
+    if isinstance(value, int | float):
+        hours = float(value)
+    else:
+        text = str(value).strip()
+        try:
+            hh, mm = text.split(":") if ":" in text else (text, "0")
+            hours = int(hh) + int(mm) / 60.0
+        except ValueError as exc:
+            raise ValueError(f"'{value}' is not a clock time HH:MM") from exc
+    if not 0.0 <= hours <= 24.0:
+        raise ValueError(f"clock time {value} outside 00:00-24:00")
+    return hours
+
+
+def _months(value: object) -> tuple[int, ...]:
+    """Months as 1-12; accepts [6, 7, 8] or ['6-9'] or '11-3' (wrapping)."""
+    if value is None:
+        return tuple(range(1, 13))
+    items = value if isinstance(value, list | tuple) else [value]
+    out: list[int] = []
+    for item in items:
+        if isinstance(item, str) and "-" in item:
+            a, b = (int(x) for x in item.split("-"))
+            out += list(range(a, b + 1)) if a <= b else list(range(a, 13)) + list(range(1, b + 1))
+        else:
+            out.append(int(item))  # type: ignore[call-overload]
+    bad = [m for m in out if not 1 <= m <= 12]
+    if bad:
+        raise ValueError(f"months must be 1-12, got {bad}")
+    return tuple(sorted(set(out)))
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Window(_Frozen):
+    """A clock-time window ``[start, end)`` that maps to a named period; wraps midnight if end <= start."""
+
+    start: float
+    end: float
+    period: str = ""
+    months: tuple[int, ...] = tuple(range(1, 13))
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _clock(cls, v: object) -> float:
+        return _parse_clock(v)  # type: ignore[arg-type]
+
+    @field_validator("months", mode="before")
+    @classmethod
+    def _m(cls, v: object) -> tuple[int, ...]:
+        return _months(v)
+
+    def contains(self, hour: np.ndarray) -> np.ndarray:
+        """Mask of local hours-of-day (float) inside the window."""
+        if self.end > self.start:
+            return (hour >= self.start) & (hour < self.end)
+        return (hour >= self.start) | (hour < self.end)
+
+
+class Season(_Frozen):
+    """Months with their own period prices and day-type windows.
+
+    ``windows`` maps a day type to its windows; hours not in any window take ``default_period``.  A holiday
+    uses the ``holiday`` windows, else ``weekend``, else ``all``; a weekend day uses ``weekend`` else ``all``;
+    a weekday uses ``weekday`` else ``all``.
+    """
+
+    name: str = "all year"
+    months: tuple[int, ...] = tuple(range(1, 13))
+    prices: dict[str, float] = Field(default_factory=dict)
+    windows: dict[DayType, tuple[Window, ...]] = Field(default_factory=dict)
+    default_period: str
+
+    @field_validator("months", mode="before")
+    @classmethod
+    def _m(cls, v: object) -> tuple[int, ...]:
+        return _months(v)
+
+
+class EnergySchedule(_Frozen):
+    """Period prices (currency/kWh) and the seasons that say which period applies when.
+
+    ``prices`` are the defaults; a season's ``prices`` override them for its months.
+    """
+
+    prices: dict[str, float] = Field(default_factory=dict)
+    seasons: tuple[Season, ...]
+
+    @model_validator(mode="after")
+    def _check(self) -> EnergySchedule:
+        covered: list[int] = []
+        for season in self.seasons:
+            covered += list(season.months)
+            known = {**self.prices, **season.prices}
+            used = {season.default_period} | {w.period for ws in season.windows.values() for w in ws}
+            missing = sorted(p for p in used if p not in known)
+            if missing:
+                raise ValueError(f"season '{season.name}' uses period(s) without a price: {missing}")
+        dup = sorted({m for m in covered if covered.count(m) > 1})
+        if dup:
+            raise ValueError(f"months {dup} are in more than one season")
+        gap = sorted(set(range(1, 13)) - set(covered))
+        if gap:
+            raise ValueError(f"months {gap} are in no season")
+        return self
+
+
+class CriticalPeak(_Frozen):
+    """Critical-peak pricing: windows in which the price is replaced (``price``) or scaled (``multiplier``).
+
+    Fixed rules apply on every matching day (``months``, ``day_types``).  With ``trigger`` set (e.g.
+    ``"forecast max temperature >= 35 degC"`` or ``"utility event"``) the rule applies only on the dates a
+    caller passes as ``critical_peak_days``.  ``applies_to_residential: false`` documents rules that exist but do
+    not bind the tariff's customers; such a rule is never applied.
+    """
+
+    name: str = "critical peak"
+    months: tuple[int, ...] = tuple(range(1, 13))
+    day_types: tuple[DayType, ...] = ("all",)
+    windows: tuple[Window, ...]
+    price: float | None = None
+    multiplier: float | None = None
+    adder: float | None = None
+    trigger: str | None = None
+    applies: bool = True
+
+    @field_validator("months", mode="before")
+    @classmethod
+    def _m(cls, v: object) -> tuple[int, ...]:
+        return _months(v)
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> CriticalPeak:
+        given = [x for x in (self.price, self.multiplier, self.adder) if x is not None]
+        if len(given) != 1:
+            raise ValueError("critical peak needs exactly one of price, multiplier, adder")
+        return self
+
+
+class TierBlock(_Frozen):
+    """A consumption block: kWh up to ``up_to_kwh`` (None: unbounded) pay ``adder`` on top of the period price."""
+
+    up_to_kwh: float | None = None
+    adder: float = 0.0
+
+
+class Tiers(_Frozen):
+    """Consumption tiers counted per calendar ``month`` or ``year``; ``blocks`` by season name or 'all'."""
+
+    per: Literal["month", "year"] = "month"
+    blocks: dict[str, tuple[TierBlock, ...]]
+
+    def blocks_for(self, season: str) -> tuple[TierBlock, ...]:
+        return self.blocks.get(season, self.blocks.get("all", ()))
+
+
+class DynamicFormula(_Frozen):
+    """``price = clip((multiplier * spot + adder + window adders) * (1 + vat), floor, cap)``.
+
+    ``spot`` is the series value converted to currency/kWh with ``series_to_currency_per_kwh`` (e.g. 0.001 for
+    EUR/MWh to EUR/kWh, 0.01 for p/kWh to GBP/kWh).  ``cap`` and ``floor`` apply to the final price.
+    """
+
+    multiplier: float = 1.0
+    adder: float = 0.0
+    window_adders: tuple[Window, ...] = ()
+    window_adder_values: tuple[float, ...] = ()
+    vat: float = 0.0
+    cap: float | None = None
+    floor: float | None = None
+    series_to_currency_per_kwh: float = 1.0
+    series: str | None = None
+
+    @model_validator(mode="after")
+    def _lengths(self) -> DynamicFormula:
+        if len(self.window_adders) != len(self.window_adder_values):
+            raise ValueError("window_adders and window_adder_values must have the same length")
+        return self
+
+    def apply(self, spot: np.ndarray, local_hour: np.ndarray) -> np.ndarray:
+        price = self.multiplier * spot * self.series_to_currency_per_kwh + self.adder
+        for window, value in zip(self.window_adders, self.window_adder_values, strict=True):
+            price = price + np.where(window.contains(local_hour), value, 0.0)
+        price = price * (1.0 + self.vat)
+        if self.cap is not None:
+            price = np.minimum(price, self.cap)
+        if self.floor is not None:
+            price = np.maximum(price, self.floor)
+        return np.asarray(price, dtype=float)
+
+
+class ExportPrice(_Frozen):
+    """What exported (V2G discharged) energy earns, currency/kWh.
+
+    kind: ``none`` (exports earn nothing), ``fixed`` (``price``), ``periods`` (``prices`` by import period name,
+    missing periods earn ``price``), ``import_fraction`` (``fraction`` x the import price of that step, e.g. a
+    discharge price equal to the catalogue price), ``series`` (``formula`` applied to an export price series).
+    ``extra`` is added to every kWh exported (a subsidy, e.g. a city's per-kWh V2G discharge subsidy).
+    """
+
+    kind: Literal["none", "fixed", "periods", "import_fraction", "series"] = "none"
+    price: float = 0.0
+    prices: dict[str, float] = Field(default_factory=dict)
+    fraction: float = 1.0
+    formula: DynamicFormula | None = None
+    extra: float = 0.0
+    note: str | None = None
+
+
+class DemandCharge(_Frozen):
+    """Per kW of the billing month's maximum demand (average over ``interval_minutes``).
+
+    ``periods`` limits the maximum to steps in those import periods (a peak-period demand charge); ``months``
+    limits it to some months.
+    """
+
+    name: str = "demand"
+    price_per_kw: float
+    periods: tuple[str, ...] | None = None
+    months: tuple[int, ...] = tuple(range(1, 13))
+    interval_minutes: int = 15
+
+    @field_validator("months", mode="before")
+    @classmethod
+    def _m(cls, v: object) -> tuple[int, ...]:
+        return _months(v)
+
+
+class CapacitySubscription(_Frozen):
+    """A monthly subscription in blocks of ``block_kw`` at ``price_per_block``; demand above it pays
+    ``overage_per_kw``.  The bill takes a subscribed number of blocks or, if none is given, the cheapest."""
+
+    block_kw: float
+    price_per_block: float
+    overage_per_kw: float
+    interval_minutes: int = 15
+
+
+class FixedCharge(_Frozen):
+    """A fixed amount per ``day``, per ``month`` (prorated by days for part months) or per ``bill``; may be negative
+    (a credit)."""
+
+    name: str
+    amount: float
+    per: Literal["day", "month", "bill"] = "month"
+
+
+class Tariff(_Frozen):
+    """A tariff: what a customer pays for import and earns for export, with its source.
+
+    ``verification`` follows the research notes: ``verified-primary`` (the utility's own text),
+    ``verified-secondary`` (a reprint or dataset citing it), ``secondary``, ``unverified``.  ``hours_verified``
+    is false where the clock hours could not be confirmed for the stated date.
+    """
+
+    id: str
+    name: str
+    region: str
+    country: str
+    currency: str
+    timezone: str
+    valid_from: dt.date
+    source: str | tuple[str, ...]
+    verification: Literal["verified-primary", "verified-secondary", "secondary", "unverified", "assumption"]
+    hours_verified: bool = True
+    customer: str = "residential"
+    notes: str = ""
+    holidays: str | None = None
+    holiday_names: tuple[str, ...] | None = None
+    energy: EnergySchedule | None = None
+    dynamic: DynamicFormula | None = None
+    critical_peaks: tuple[CriticalPeak, ...] = ()
+    tiers: Tiers | None = None
+    export: ExportPrice = ExportPrice()
+    demand_charges: tuple[DemandCharge, ...] = ()
+    subscription: CapacitySubscription | None = None
+    fixed_charges: tuple[FixedCharge, ...] = ()
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        from vgi.model.timegrid import check_timezone
+
+        try:
+            check_timezone(v)
+        except VgiError as exc:
+            raise ValueError(str(exc)) from exc
+        return v
+
+    @model_validator(mode="after")
+    def _energy_or_dynamic(self) -> Tariff:
+        if self.energy is None and self.dynamic is None:
+            raise ValueError("a tariff needs 'energy' (period prices) or 'dynamic' (a price series formula)")
+        return self
+
+    @property
+    def period_names(self) -> list[str]:
+        if self.energy is None:
+            return ["dynamic"]
+        names = list(self.energy.prices)
+        for s in self.energy.seasons:
+            names += [p for p in s.prices if p not in names]
+        return names
+
+    @property
+    def is_dynamic(self) -> bool:
+        return self.dynamic is not None
+
+
+class PriceVectors(BaseModel):
+    """Prices of a tariff on a set of steps (arrays of the steps' length)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+
+    import_price: np.ndarray  # currency/kWh, before tier adders
+    export_price: np.ndarray  # currency/kWh earned per kWh exported
+    period: np.ndarray  # period name per step (object array)
+    season: np.ndarray  # season name per step
+    critical: np.ndarray  # bool: a critical-peak rule set the price
+
+
+@lru_cache(maxsize=32)
+def _holiday_dates(country: str, years: tuple[int, ...], names: tuple[str, ...] | None) -> frozenset[dt.date]:
+    import holidays as holidays_lib
+
+    try:
+        cal = holidays_lib.country_holidays(country, years=list(years))
+    except NotImplementedError as exc:
+        raise VgiError(f"no holiday calendar for country '{country}'") from exc
+    if names is None:
+        return frozenset(cal.keys())
+    wanted = tuple(n.lower() for n in names)
+    out = set()
+    for day, label in cal.items():
+        parts = [p.strip().lower() for p in str(label).split(";")]
+        if any(any(p.startswith(w) for w in wanted) for p in parts):
+            out.add(day)
+    return frozenset(out)
+
+
+def holiday_mask(tariff: Tariff, local_index: pd.DatetimeIndex) -> np.ndarray:
+    """True for steps on the tariff's holidays."""
+    if not tariff.holidays or len(local_index) == 0:
+        return np.zeros(len(local_index), dtype=bool)
+    years = tuple(sorted(set(local_index.year.tolist())))
+    days = _holiday_dates(tariff.holidays, years, tariff.holiday_names)
+    dates = local_index.date
+    return np.fromiter((d in days for d in dates), dtype=bool, count=len(dates))
+
+
+def _as_local(index: pd.DatetimeIndex, tariff: Tariff) -> pd.DatetimeIndex:
+    if index.tz is None:
+        raise VgiError("load/price timestamps must be tz-aware (carry a UTC offset)")
+    return index.tz_convert(tariff.timezone)
+
+
+def tariff_prices(
+    tariff: Tariff,
+    index: pd.DatetimeIndex,
+    spot: np.ndarray | pd.Series | None = None,
+    export_spot: np.ndarray | pd.Series | None = None,
+    critical_peak_days: Iterable[dt.date] | None = None,
+) -> PriceVectors:
+    """Import and export prices of ``tariff`` at each step start in ``index`` (tz-aware).
+
+    Args:
+        spot: for dynamic tariffs, the series value at each step (same length as ``index``), in the unit the
+            formula's ``series_to_currency_per_kwh`` converts from.
+        export_spot: for ``series`` export prices.
+        critical_peak_days: local dates on which triggered critical-peak rules apply.
+    """
+    local = _as_local(pd.DatetimeIndex(index), tariff)
+    n = len(local)
+    hour = (local.hour + local.minute / 60.0 + local.second / 3600.0).to_numpy(dtype=float)
+    month = local.month.to_numpy()
+    weekday = local.dayofweek.to_numpy() < 5
+    holiday = holiday_mask(tariff, local)
+    period = np.empty(n, dtype=object)
+    season_name = np.empty(n, dtype=object)
+    price = np.full(n, np.nan)
+
+    if tariff.dynamic is not None:
+        if spot is None:
+            raise VgiError(f"tariff '{tariff.id}' is dynamic: give a price series (--prices)")
+        spot_arr = np.asarray(spot, dtype=float)
+        if spot_arr.shape != (n,):
+            raise VgiError(f"price series has {spot_arr.shape[0]} values for {n} steps")
+        if np.isnan(spot_arr).any():
+            first = int(np.flatnonzero(np.isnan(spot_arr))[0])
+            raise VgiError(f"price series has no value at {local[first]}")
+        price = tariff.dynamic.apply(spot_arr, hour)
+        period[:] = "dynamic"
+        season_name[:] = "all year"
+    if tariff.energy is not None:
+        for season in tariff.energy.seasons:
+            in_season = np.isin(month, season.months)
+            if not in_season.any():
+                continue
+            prices = {**tariff.energy.prices, **season.prices}
+            season_name[in_season] = season.name
+            groups = {
+                "holiday": in_season & holiday,
+                "weekend": in_season & ~holiday & ~weekday,
+                "weekday": in_season & ~holiday & weekday,
+            }
+            fallback: dict[str, tuple[DayType, ...]] = {
+                "holiday": ("holiday", "weekend", "all"),
+                "weekend": ("weekend", "all"),
+                "weekday": ("weekday", "all"),
+            }
+            for group, mask in groups.items():
+                if not mask.any():
+                    continue
+                windows: tuple[Window, ...] = ()
+                for key in fallback[group]:
+                    if key in season.windows:
+                        windows = season.windows[key]
+                        break
+                label = np.full(n, season.default_period, dtype=object)
+                assigned = np.zeros(n, dtype=bool)
+                for w in windows:  # first matching window wins
+                    hit = mask & ~assigned & w.contains(hour) & np.isin(month, w.months)
+                    label[hit] = w.period
+                    assigned |= hit
+                period[mask] = label[mask]
+                if tariff.dynamic is None:
+                    for name, value in prices.items():
+                        sel = mask & (label == name)
+                        price[sel] = value
+    critical = np.zeros(n, dtype=bool)
+    cpp_days = set(critical_peak_days or ())
+    for rule in tariff.critical_peaks:
+        if not rule.applies:
+            continue
+        mask = np.isin(month, rule.months)
+        if "all" not in rule.day_types:
+            day_ok = np.zeros(n, dtype=bool)
+            if "weekday" in rule.day_types:
+                day_ok |= weekday & ~holiday
+            if "weekend" in rule.day_types:
+                day_ok |= ~weekday & ~holiday
+            if "holiday" in rule.day_types:
+                day_ok |= holiday
+            mask &= day_ok
+        if rule.trigger is not None:
+            dates = local.date
+            mask &= np.fromiter((d in cpp_days for d in dates), dtype=bool, count=n)
+        in_window = np.zeros(n, dtype=bool)
+        for w in rule.windows:
+            in_window |= w.contains(hour) & np.isin(month, w.months)
+        mask &= in_window
+        if rule.price is not None:
+            price[mask] = rule.price
+        elif rule.multiplier is not None:
+            price[mask] = price[mask] * rule.multiplier
+        elif rule.adder is not None:
+            price[mask] = price[mask] + rule.adder
+        critical |= mask
+        period[mask] = "critical_peak"
+
+    if np.isnan(price).any():
+        first = int(np.flatnonzero(np.isnan(price))[0])
+        raise VgiError(f"tariff '{tariff.id}' has no import price at {local[first]}")
+
+    exp = tariff.export
+    if exp.kind == "none":
+        export = np.zeros(n)
+    elif exp.kind == "fixed":
+        export = np.full(n, exp.price)
+    elif exp.kind == "periods":
+        export = np.array([exp.prices.get(p, exp.price) for p in period], dtype=float)
+    elif exp.kind == "import_fraction":
+        export = exp.fraction * price
+    else:
+        if export_spot is None:
+            raise VgiError(f"tariff '{tariff.id}' pays exports from a series: give an export price series")
+        if exp.formula is None:
+            raise VgiError(f"tariff '{tariff.id}': export kind 'series' needs a formula")
+        export = exp.formula.apply(np.asarray(export_spot, dtype=float), hour)
+    export = export + exp.extra if exp.kind != "none" else export
+    return PriceVectors(
+        import_price=price, export_price=np.asarray(export, dtype=float), period=period, season=season_name,
+        critical=critical,
+    )
