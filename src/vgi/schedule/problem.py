@@ -11,7 +11,8 @@ Conventions (battery side vs grid side):
   ``charge_kw * charge_efficiency * dt`` and loses ``discharge_kw / discharge_efficiency * dt``.
 * ``e_*_kwh`` are battery energies: ``e_init`` at arrival, ``e_floor`` never gone below by discharging
   (``min(min_soc, initial_soc) * battery``), ``e_max`` the battery, ``e_need`` wanted at departure
-  (``e_init + energy_kwh``, at most ``e_max``).
+  (``e_init + energy_kwh``; NOT capped at ``e_max``: a need above the battery is unmet by the difference, which
+  strategies report through their soft need, never hide).
 * In ``v1g`` mode discharge limits are zero; in ``v2g`` mode they are the session's ``max_discharge_kw`` where it
   consents (``v2g``) and zero elsewhere.
 * A session outside the grid keeps its row with no steps (``start == stop``); its need is unmet, never dropped.
@@ -79,7 +80,7 @@ class FleetOnGrid:
         battery = f["battery_kwh"].to_numpy(dtype=float)
         e_init = f["initial_soc"].to_numpy(dtype=float) * battery
         e_floor = np.minimum(f["min_soc"].to_numpy(dtype=float), f["initial_soc"].to_numpy(dtype=float)) * battery
-        e_need = np.minimum(e_init + f["energy_kwh"].to_numpy(dtype=float), battery)
+        e_need = e_init + f["energy_kwh"].to_numpy(dtype=float)
         discharge = f["max_discharge_kw"].to_numpy(dtype=float) * f["v2g"].to_numpy(dtype=bool)
         if mode == "v1g":
             discharge = np.zeros_like(discharge)
