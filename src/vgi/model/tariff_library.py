@@ -1,6 +1,7 @@
 """Load tariffs from YAML files: the shipped library and a user's own files.
 
-Errors name the file and the key path (``energy.seasons[0].windows.weekday[1].start``) and say what is expected.
+Errors name the file and the key path (``energy.seasons[0].windows.weekday[1].start``) and say what is
+expected.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ def load_tariff(data: dict[str, Any], source: str = "<memory>") -> Tariff:
 
 
 def load_tariff_file(path: str | Path) -> Tariff:
-    """Read a tariff YAML (or JSON) file."""
+    """Read a tariff file: vgi's YAML (or the same layout as JSON), or an OpenEI URDB or acnportal JSON file
+    (first record of a URDB file; see :mod:`vgi.io.tariff_readers`)."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -50,7 +52,16 @@ def load_tariff_file(path: str | Path) -> Tariff:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise VgiError(f"{p}: not valid YAML ({exc})") from exc
+        message = str(exc).replace("\n", " ")
+        raise VgiError(f"{p}: not valid YAML ({message})") from exc
+    if p.suffix.lower() == ".json":
+        from vgi.io.tariff_readers import detect_tariff_json, read_acnportal_tariff, read_urdb_json
+
+        kind = detect_tariff_json(data)
+        if kind == "urdb":
+            return read_urdb_json(p)
+        if kind == "acnportal":
+            return read_acnportal_tariff(p)
     return load_tariff(data, str(p))
 
 
@@ -72,12 +83,14 @@ def tariff_library() -> dict[str, Tariff]:
 
 
 def get_tariff(id_or_path: str) -> Tariff:
-    """A shipped tariff by id, or a tariff file by path."""
+    """A shipped tariff by id, or a tariff file by path (vgi YAML/JSON, URDB JSON or acnportal JSON)."""
     lib = tariff_library()
     if id_or_path in lib:
         return lib[id_or_path]
     p = Path(id_or_path)
-    if p.suffix.lower() in (".yaml", ".yml", ".json") and p.exists():
+    if p.suffix.lower() in (".yaml", ".yml", ".json"):
+        if not p.exists():
+            raise VgiError(f"{p}: no such tariff file")
         return load_tariff_file(p)
     close = [t for t in lib if id_or_path.lower() in t.lower()][:5]
     hint = f"; did you mean {', '.join(close)}?" if close else "; `vgi tariffs list` shows the ids"

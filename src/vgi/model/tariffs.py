@@ -47,7 +47,15 @@ __all__ = [
     "TierBlock",
     "Tiers",
     "Window",
+    "day_groups",
+    "demand_mask",
+    "holiday_dates",
+    "holiday_mask",
+    "local_hours",
+    "schedule_rows",
+    "tariff_boundaries_minutes",
     "tariff_prices",
+    "windows_for",
 ]
 
 DayType = Literal["all", "weekday", "weekend", "holiday"]
@@ -80,7 +88,7 @@ def _months(value: object) -> tuple[int, ...]:
             a, b = (int(x) for x in item.split("-"))
             out += list(range(a, b + 1)) if a <= b else list(range(a, 13)) + list(range(1, b + 1))
         else:
-            out.append(int(item))  # type: ignore[call-overload]
+            out.append(int(str(item)))
     bad = [m for m in out if not 1 <= m <= 12]
     if bad:
         raise ValueError(f"months must be 1-12, got {bad}")
@@ -169,7 +177,7 @@ class CriticalPeak(_Frozen):
 
     Fixed rules apply on every matching day (``months``, ``day_types``).  With ``trigger`` set (e.g.
     ``"forecast max temperature >= 35 degC"`` or ``"utility event"``) the rule applies only on the dates a
-    caller passes as ``critical_peak_days``.  ``applies_to_residential: false`` documents rules that exist but do
+    caller passes as ``critical_peak_days``.  ``applies: false`` documents rules that exist but do
     not bind the tariff's customers; such a rule is never applied.
     """
 
@@ -197,17 +205,29 @@ class CriticalPeak(_Frozen):
 
 
 class TierBlock(_Frozen):
-    """A consumption block: kWh up to ``up_to_kwh`` (None: unbounded) pay ``adder`` on top of the period price."""
+    """A consumption block: kWh up to ``up_to_kwh`` (cumulative over the counting period; None: unbounded)
+    pay ``adder`` (currency/kWh) on top of the period price; ``period_adders`` overrides the adder for some
+    periods (e.g. a tier that adds more to peak than to valley kWh)."""
 
     up_to_kwh: float | None = None
     adder: float = 0.0
+    period_adders: dict[str, float] = Field(default_factory=dict)
 
 
 class Tiers(_Frozen):
-    """Consumption tiers counted per calendar ``month`` or ``year``; ``blocks`` by season name or 'all'."""
+    """Consumption tiers counted per calendar ``month`` or ``year``; ``blocks`` by season name or 'all'.
+
+    Blocks are cumulative thresholds: with blocks ``[{up_to_kwh: 200}, {up_to_kwh: 400, adder: 0.05},
+    {adder: 0.30}]`` the first 200 kWh of a month pay the period price, the next 200 kWh 0.05 more and the
+    rest 0.30 more.  Counting follows the season of each kWh (a month belongs to one season).  Tiers are
+    counted per meter: bill each household's profile, not a fleet's sum.  ``applies: false`` documents blocks
+    that exist for the customer class but are not applied by default (a caller may copy the tariff with
+    ``applies`` set).
+    """
 
     per: Literal["month", "year"] = "month"
     blocks: dict[str, tuple[TierBlock, ...]]
+    applies: bool = True
 
     def blocks_for(self, season: str) -> tuple[TierBlock, ...]:
         return self.blocks.get(season, self.blocks.get("all", ()))
@@ -251,9 +271,10 @@ class DynamicFormula(_Frozen):
 class ExportPrice(_Frozen):
     """What exported (V2G discharged) energy earns, currency/kWh.
 
-    kind: ``none`` (exports earn nothing), ``fixed`` (``price``), ``periods`` (``prices`` by import period name,
-    missing periods earn ``price``), ``import_fraction`` (``fraction`` x the import price of that step, e.g. a
-    discharge price equal to the catalogue price), ``series`` (``formula`` applied to an export price series).
+    kind: ``none`` (exports earn nothing), ``fixed`` (``price``), ``periods`` (``prices`` by import period
+    name, missing periods earn ``price``), ``import_fraction`` (``fraction`` x the import price of that step,
+    e.g. a discharge price equal to the catalogue price), ``series`` (``formula`` applied to an export price
+    series).
     ``extra`` is added to every kWh exported (a subsidy, e.g. a city's per-kWh V2G discharge subsidy).
     """
 
@@ -267,16 +288,18 @@ class ExportPrice(_Frozen):
 
 
 class DemandCharge(_Frozen):
-    """Per kW of the billing month's maximum demand (average over ``interval_minutes``).
+    """Per kW of the billing month's maximum demand (average import power over ``interval_minutes``).
 
     ``periods`` limits the maximum to steps in those import periods (a peak-period demand charge); ``months``
-    limits it to some months.
+    limits it to some months; ``windows`` (by day type, like a season's) limits it to clock windows of its own
+    (URDB's demand schedules, which need not follow the energy periods).
     """
 
     name: str = "demand"
     price_per_kw: float
     periods: tuple[str, ...] | None = None
     months: tuple[int, ...] = tuple(range(1, 13))
+    windows: dict[DayType, tuple[Window, ...]] | None = None
     interval_minutes: int = 15
 
     @field_validator("months", mode="before")
@@ -296,8 +319,8 @@ class CapacitySubscription(_Frozen):
 
 
 class FixedCharge(_Frozen):
-    """A fixed amount per ``day``, per ``month`` (prorated by days for part months) or per ``bill``; may be negative
-    (a credit)."""
+    """A fixed amount per ``day``, per ``month`` (prorated by days for part months) or per ``bill``; may be
+    negative (a credit)."""
 
     name: str
     amount: float
@@ -308,8 +331,20 @@ class Tariff(_Frozen):
     """A tariff: what a customer pays for import and earns for export, with its source.
 
     ``verification`` follows the research notes: ``verified-primary`` (the utility's own text),
-    ``verified-secondary`` (a reprint or dataset citing it), ``secondary``, ``unverified``.  ``hours_verified``
-    is false where the clock hours could not be confirmed for the stated date.
+    ``verified-secondary`` (a reprint or dataset citing it), ``secondary``, ``unverified``, ``assumption``;
+    ``verification_detail`` gives the status of single items (e.g. a day rate taken from a proxy).
+    ``hours_verified`` is false where the clock hours could not be confirmed for the stated date and customer
+    class.
+
+    ``reference_prices`` keeps prices a source gives that no window of the schedule uses (e.g. a base
+    price from which the period prices are derived, or a critical-peak price whose hours are unknown); they
+    are shown, never billed.
+
+    Holidays: ``holidays`` is a country code of the ``holidays`` package, ``holiday_names`` limits the
+    calendar to the holidays the tariff names (prefix match, e.g. ``"Washington's Birthday"`` for Presidents'
+    Day), and ``holiday_observance`` says which extra days count: ``library`` (the package's observed days),
+    ``none`` (the dates themselves) or ``sunday_to_monday`` (a holiday on a Sunday is also observed the next
+    Monday, the rule of the Californian utilities' tariffs).
     """
 
     id: str
@@ -322,10 +357,13 @@ class Tariff(_Frozen):
     source: str | tuple[str, ...]
     verification: Literal["verified-primary", "verified-secondary", "secondary", "unverified", "assumption"]
     hours_verified: bool = True
+    verification_detail: dict[str, str] = Field(default_factory=dict)
     customer: str = "residential"
     notes: str = ""
     holidays: str | None = None
     holiday_names: tuple[str, ...] | None = None
+    holiday_observance: Literal["library", "none", "sunday_to_monday"] = "library"
+    reference_prices: dict[str, float] = Field(default_factory=dict)
     energy: EnergySchedule | None = None
     dynamic: DynamicFormula | None = None
     critical_peaks: tuple[CriticalPeak, ...] = ()
@@ -378,33 +416,91 @@ class PriceVectors(BaseModel):
     critical: np.ndarray  # bool: a critical-peak rule set the price
 
 
-@lru_cache(maxsize=32)
-def _holiday_dates(country: str, years: tuple[int, ...], names: tuple[str, ...] | None) -> frozenset[dt.date]:
+@lru_cache(maxsize=64)
+def holiday_dates(
+    country: str, years: tuple[int, ...], names: tuple[str, ...] | None = None, observance: str = "library"
+) -> frozenset[dt.date]:
+    """The holiday dates of ``country`` in ``years``, limited to ``names`` (prefix match, case-insensitive).
+
+    ``observance``: ``library`` keeps the ``holidays`` package's observed days, ``none`` only the dates
+    themselves, ``sunday_to_monday`` adds the Monday after a holiday that falls on a Sunday.
+    """
     import holidays as holidays_lib
 
     try:
-        cal = holidays_lib.country_holidays(country, years=list(years))
+        cal = holidays_lib.country_holidays(country, years=list(years), observed=observance == "library")
     except NotImplementedError as exc:
         raise VgiError(f"no holiday calendar for country '{country}'") from exc
-    if names is None:
-        return frozenset(cal.keys())
-    wanted = tuple(n.lower() for n in names)
-    out = set()
+    out: set[dt.date] = set()
+    wanted = None if names is None else tuple(n.lower() for n in names)
     for day, label in cal.items():
         parts = [p.strip().lower() for p in str(label).split(";")]
-        if any(any(p.startswith(w) for w in wanted) for p in parts):
+        if wanted is None or any(any(p.startswith(w) for w in wanted) for p in parts):
             out.add(day)
+    if observance == "sunday_to_monday":
+        out |= {d + dt.timedelta(days=1) for d in out if d.weekday() == 6}
     return frozenset(out)
 
 
 def holiday_mask(tariff: Tariff, local_index: pd.DatetimeIndex) -> np.ndarray:
-    """True for steps on the tariff's holidays."""
+    """True for steps on the tariff's holidays (``local_index`` in the tariff's time zone)."""
     if not tariff.holidays or len(local_index) == 0:
         return np.zeros(len(local_index), dtype=bool)
     years = tuple(sorted(set(local_index.year.tolist())))
-    days = _holiday_dates(tariff.holidays, years, tariff.holiday_names)
-    dates = local_index.date
-    return np.fromiter((d in days for d in dates), dtype=bool, count=len(dates))
+    days = holiday_dates(tariff.holidays, years, tariff.holiday_names, tariff.holiday_observance)
+    if not days:
+        return np.zeros(len(local_index), dtype=bool)
+    day_ns = local_index.normalize().tz_localize(None).as_unit("ns").asi8
+    wanted = pd.DatetimeIndex(sorted(days)).as_unit("ns").asi8
+    return np.isin(day_ns, wanted)
+
+
+_FALLBACK: dict[str, tuple[DayType, ...]] = {
+    "holiday": ("holiday", "weekend", "all"),
+    "weekend": ("weekend", "all"),
+    "weekday": ("weekday", "all"),
+}
+
+
+def windows_for(windows: dict[DayType, tuple[Window, ...]], day_group: str) -> tuple[Window, ...] | None:
+    """The windows that apply to a day group (``weekday``, ``weekend``, ``holiday``), with the fallbacks of a
+    season (holiday -> weekend -> all, weekend -> all, weekday -> all); None if no key applies."""
+    for key in _FALLBACK[day_group]:
+        if key in windows:
+            return windows[key]
+    return None
+
+
+def day_groups(local: pd.DatetimeIndex, holiday: np.ndarray) -> dict[str, np.ndarray]:
+    """Masks of holiday, weekend (not holiday) and weekday (not holiday) steps."""
+    weekday = local.day_of_week.to_numpy() < 5
+    return {"holiday": holiday, "weekend": ~holiday & ~weekday, "weekday": ~holiday & weekday}
+
+
+def local_hours(local: pd.DatetimeIndex) -> np.ndarray:
+    """Local clock time of each step as hours after midnight (float)."""
+    return (local.hour + local.minute / 60.0 + local.second / 3600.0).to_numpy(dtype=float)
+
+
+def demand_mask(
+    charge: DemandCharge, tariff: Tariff, local: pd.DatetimeIndex, period: np.ndarray
+) -> np.ndarray:
+    """Steps whose demand counts for ``charge`` (months, periods and its own clock windows)."""
+    ok = np.isin(local.month.to_numpy(), charge.months)
+    if charge.periods is not None:
+        ok &= np.isin(period, charge.periods)
+    if charge.windows is not None:
+        hour = local_hours(local)
+        month = local.month.to_numpy()
+        in_window = np.zeros(len(local), dtype=bool)
+        for group, mask in day_groups(local, holiday_mask(tariff, local)).items():
+            wins = windows_for(charge.windows, group)
+            if wins is None or not mask.any():
+                continue
+            for w in wins:
+                in_window |= mask & w.contains(hour) & np.isin(month, w.months)
+        ok &= in_window
+    return ok
 
 
 def _as_local(index: pd.DatetimeIndex, tariff: Tariff) -> pd.DatetimeIndex:
@@ -422,6 +518,9 @@ def tariff_prices(
 ) -> PriceVectors:
     """Import and export prices of ``tariff`` at each step start in ``index`` (tz-aware).
 
+    The price of a step is the price at its start; :func:`vgi.settle.bills.bill` splits steps that straddle a
+    window boundary before calling this.
+
     Args:
         spot: for dynamic tariffs, the series value at each step (same length as ``index``), in the unit the
             formula's ``series_to_currency_per_kwh`` converts from.
@@ -430,10 +529,10 @@ def tariff_prices(
     """
     local = _as_local(pd.DatetimeIndex(index), tariff)
     n = len(local)
-    hour = (local.hour + local.minute / 60.0 + local.second / 3600.0).to_numpy(dtype=float)
+    hour = local_hours(local)
     month = local.month.to_numpy()
-    weekday = local.dayofweek.to_numpy() < 5
     holiday = holiday_mask(tariff, local)
+    groups_all = day_groups(local, holiday)
     period = np.empty(n, dtype=object)
     season_name = np.empty(n, dtype=object)
     price = np.full(n, np.nan)
@@ -457,24 +556,11 @@ def tariff_prices(
                 continue
             prices = {**tariff.energy.prices, **season.prices}
             season_name[in_season] = season.name
-            groups = {
-                "holiday": in_season & holiday,
-                "weekend": in_season & ~holiday & ~weekday,
-                "weekday": in_season & ~holiday & weekday,
-            }
-            fallback: dict[str, tuple[DayType, ...]] = {
-                "holiday": ("holiday", "weekend", "all"),
-                "weekend": ("weekend", "all"),
-                "weekday": ("weekday", "all"),
-            }
-            for group, mask in groups.items():
+            for group, group_mask in groups_all.items():
+                mask = in_season & group_mask
                 if not mask.any():
                     continue
-                windows: tuple[Window, ...] = ()
-                for key in fallback[group]:
-                    if key in season.windows:
-                        windows = season.windows[key]
-                        break
+                windows = windows_for(season.windows, group) or ()
                 label = np.full(n, season.default_period, dtype=object)
                 assigned = np.zeros(n, dtype=bool)
                 for w in windows:  # first matching window wins
@@ -487,23 +573,25 @@ def tariff_prices(
                         sel = mask & (label == name)
                         price[sel] = value
     critical = np.zeros(n, dtype=bool)
-    cpp_days = set(critical_peak_days or ())
+    day_ns = local.normalize().tz_localize(None).as_unit("ns").asi8 if n else np.zeros(0, dtype=np.int64)
+    cpp_list = [pd.Timestamp(d).normalize() for d in (critical_peak_days or ())]
+    cpp_ns = (
+        pd.DatetimeIndex([d.tz_localize(None) if d.tzinfo else d for d in cpp_list]).as_unit("ns").asi8
+        if cpp_list
+        else np.zeros(0, dtype=np.int64)
+    )
     for rule in tariff.critical_peaks:
         if not rule.applies:
             continue
         mask = np.isin(month, rule.months)
         if "all" not in rule.day_types:
             day_ok = np.zeros(n, dtype=bool)
-            if "weekday" in rule.day_types:
-                day_ok |= weekday & ~holiday
-            if "weekend" in rule.day_types:
-                day_ok |= ~weekday & ~holiday
-            if "holiday" in rule.day_types:
-                day_ok |= holiday
+            for group in ("weekday", "weekend", "holiday"):
+                if group in rule.day_types:
+                    day_ok |= groups_all[group]
             mask &= day_ok
         if rule.trigger is not None:
-            dates = local.date
-            mask &= np.fromiter((d in cpp_days for d in dates), dtype=bool, count=n)
+            mask &= np.isin(day_ns, cpp_ns)
         in_window = np.zeros(n, dtype=bool)
         for w in rule.windows:
             in_window |= w.contains(hour) & np.isin(month, w.months)
@@ -541,3 +629,124 @@ def tariff_prices(
         import_price=price, export_price=np.asarray(export, dtype=float), period=period, season=season_name,
         critical=critical,
     )
+
+
+def tariff_boundaries_minutes(tariff: Tariff) -> list[int]:
+    """Every clock-time boundary of the tariff in minutes after midnight (window starts and ends of seasons,
+    critical peaks, dynamic window adders and demand windows; 0 always included)."""
+    wins: list[Window] = []
+    if tariff.energy is not None:
+        for season in tariff.energy.seasons:
+            for ws in season.windows.values():
+                wins += list(ws)
+    for rule in tariff.critical_peaks:
+        wins += list(rule.windows)
+    if tariff.dynamic is not None:
+        wins += list(tariff.dynamic.window_adders)
+    if tariff.export.formula is not None:
+        wins += list(tariff.export.formula.window_adders)
+    for charge in tariff.demand_charges:
+        for ws in (charge.windows or {}).values():
+            wins += list(ws)
+    out = {0}
+    for w in wins:
+        out.add(round(w.start * 60) % 1440)
+        out.add(round(w.end * 60) % 1440)
+    return sorted(out)
+
+
+def _fmt_clock(hours: float) -> str:
+    minutes = round(hours * 60)
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _month_label(months: Iterable[int]) -> str:
+    names = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    ms = sorted(set(months))
+    if ms == list(range(1, 13)):
+        return "all year"
+    runs: list[list[int]] = []
+    for m in ms:
+        if runs and m == runs[-1][-1] + 1:
+            runs[-1].append(m)
+        else:
+            runs.append([m])
+    if len(runs) > 1 and runs[0][0] == 1 and runs[-1][-1] == 12:  # wrap Dec-Jan
+        runs[-1] += runs.pop(0)
+    return ", ".join(
+        names[r[0] - 1] if len(r) == 1 else f"{names[r[0] - 1]}-{names[r[-1] - 1]}" for r in runs
+    )
+
+
+def _ranges(mask: np.ndarray, resolution_min: int) -> list[str]:
+    """Clock ranges where a per-minute-slot mask of one day is true, e.g. ['00:00-08:00', '22:00-24:00']."""
+    out = []
+    n = len(mask)
+    i = 0
+    while i < n:
+        if mask[i]:
+            j = i
+            while j < n and mask[j]:
+                j += 1
+            out.append(f"{_fmt_clock(i * resolution_min / 60)}-{_fmt_clock(j * resolution_min / 60)}")
+            i = j
+        else:
+            i += 1
+    return out
+
+
+def schedule_rows(tariff: Tariff, resolution_min: int = 15) -> list[dict[str, object]]:
+    """The energy schedule as readable rows: season, months, day type, period, clock hours, price.
+
+    Months of a season whose windows differ (a window limited to some months) get rows of their own; day types
+    whose windows are the same are merged.  Dynamic tariffs give no rows (their price comes from a series).
+    """
+    if tariff.energy is None:
+        return []
+    slots = np.arange(0, 1440, resolution_min) / 60.0
+    rows: list[dict[str, object]] = []
+    for season in tariff.energy.seasons:
+        prices = {**tariff.energy.prices, **season.prices}
+        # coverage per (month, day group)
+        by_key: dict[tuple[str, ...], tuple[list[int], list[str]]] = {}
+        for m in season.months:
+            labels_by_group: dict[str, tuple[str, ...]] = {}
+            for group in ("weekday", "weekend", "holiday"):
+                if group == "holiday" and not tariff.holidays:
+                    continue
+                windows = windows_for(season.windows, group) or ()
+                label = np.full(len(slots), season.default_period, dtype=object)
+                assigned = np.zeros(len(slots), dtype=bool)
+                for w in windows:
+                    if m not in w.months:
+                        continue
+                    hit = ~assigned & w.contains(slots)
+                    label[hit] = w.period
+                    assigned |= hit
+                labels_by_group[group] = tuple(label.tolist())
+            # merge day groups with equal labels
+            groups: dict[tuple[str, ...], list[str]] = {}
+            for group, lab in labels_by_group.items():
+                groups.setdefault(lab, []).append(group)
+            for lab, names in groups.items():
+                key = (*lab, "|", *names)
+                if key in by_key:
+                    by_key[key][0].append(m)
+                else:
+                    by_key[key] = ([m], names)
+        for key, (months, names) in by_key.items():
+            lab_arr = np.array(key[: len(slots)], dtype=object)
+            every_day = len(names) == 3 or (len(names) == 2 and not tariff.holidays)
+            day = "all days" if every_day else " & ".join(names)
+            for p in dict.fromkeys(lab_arr.tolist()):
+                rows.append(
+                    {
+                        "season": season.name,
+                        "months": _month_label(months),
+                        "days": day,
+                        "period": p,
+                        "hours": ", ".join(_ranges(lab_arr == p, resolution_min)),
+                        "price": prices.get(str(p)),
+                    }
+                )
+    return rows

@@ -1,20 +1,27 @@
 """Bills: what a load profile costs under a tariff, line by line.
 
-A load profile is power in kW at each step start (positive import, negative export), tz-aware.  Each step lasts
-until the next timestamp; the last step lasts as long as the one before it (or ``step_minutes``).
+A load profile is power in kW at each step start (positive import, negative export), tz-aware.  Each step
+lasts until the next timestamp; the last step lasts as long as the one before it (or ``step_minutes``).  Power
+is constant within a step.
 
 Rules, in the tariff's currency:
 
-* energy: import kWh x the period price of its step (critical peak included), one line per season and period;
-* tiers: kWh beyond each block threshold of the calendar month (or year), counted in time order, pay the block's
-  adder;
+* energy: import kWh x the period price (critical peak included), one line per season and period.  A step
+  that straddles a tariff boundary (an hourly row across a 00:30 window start) is split at the boundary first,
+  so its kWh are priced in the right periods;
+* tiers (when the tariff's tiers apply): kWh beyond each block threshold of the calendar month (or year),
+  counted in time order, pay the block's adder;
 * export: exported kWh x the export price (a negative amount, a credit);
 * demand charges: price x the month's highest average import over ``interval_minutes`` (limited to the
-  charge's periods and months); charged once per calendar month touched, not prorated;
+  charge's periods, months and clock windows); charged once per calendar month touched, not prorated;
 * capacity subscription (PG&E BEV): blocks x block price plus overage x kW above the subscribed kW, per month;
   the subscribed blocks are given or, by default, the cheapest number for the month's peak;
 * fixed charges: per day and per month prorated by the fraction of each local day or month covered (a 23-hour
   DST day counts as one day), per bill once.
+
+Price series (dynamic tariffs, series-based export prices) given as a ``pandas.Series`` are aligned to the
+load: each value holds from its timestamp until the next one (an hourly day-ahead series prices four quarter
+hours).
 """
 
 from __future__ import annotations
@@ -27,9 +34,23 @@ import numpy as np
 import pandas as pd
 
 from vgi.errors import VgiError
-from vgi.model.tariffs import Tariff, TierBlock, tariff_prices
+from vgi.model.tariffs import (
+    Tariff,
+    TierBlock,
+    demand_mask,
+    tariff_boundaries_minutes,
+    tariff_prices,
+)
 
-__all__ = ["Bill", "BillLine", "bill", "bill_totals", "load_profile_from_frame", "step_hours_of"]
+__all__ = [
+    "Bill",
+    "BillLine",
+    "align_series",
+    "bill",
+    "bill_totals",
+    "load_profile_from_frame",
+    "step_hours_of",
+]
 
 
 @dataclass(frozen=True)
@@ -64,6 +85,13 @@ class Bill:
         """Sum of the lines of one category."""
         return float(sum(line.amount for line in self.lines if line.category == category))
 
+    def line(self, label: str) -> BillLine:
+        """The line with this label (KeyError if none)."""
+        for line in self.lines:
+            if line.label == label:
+                return line
+        raise KeyError(label)
+
     def to_dict(self) -> dict[str, object]:
         return {
             "tariff": self.tariff_id,
@@ -79,11 +107,12 @@ class Bill:
 
 
 def step_hours_of(index: pd.DatetimeIndex, step_minutes: float | None = None) -> np.ndarray:
-    """Duration of each step in hours: until the next timestamp; the last as the one before (or step_minutes)."""
+    """Duration of each step in hours: until the next timestamp; the last as the one before (or
+    ``step_minutes``)."""
     n = len(index)
     if n == 0:
         return np.zeros(0)
-    secs = index.as_unit("ns").asi8 // 1_000_000_000
+    secs = index.as_unit("ns").asi8 / 1e9
     diff = np.diff(secs).astype(float) / 3600.0
     if (diff <= 0).any():
         bad = int(np.flatnonzero(diff <= 0)[0]) + 1
@@ -102,7 +131,9 @@ def load_profile_from_frame(frame: pd.DataFrame, source: str = "<load>") -> pd.S
     missing = [c for c in ("timestamp", "power_kw") if c not in frame.columns]
     if missing:
         raise VgiError(f"{source}: missing column(s) {missing}; expected 'timestamp,power_kw'")
-    text = frame["timestamp"].astype("string")
+    if len(frame) == 0:
+        raise VgiError(f"{source}: no data rows")
+    text = frame["timestamp"].astype("string").str.strip()
     naive = ~text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True, na=False)
     if naive.any():
         row = int(np.flatnonzero(naive.to_numpy())[0]) + 1
@@ -110,19 +141,116 @@ def load_profile_from_frame(frame: pd.DataFrame, source: str = "<load>") -> pd.S
     ts = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
     if ts.isna().any():
         row = int(np.flatnonzero(ts.isna().to_numpy())[0]) + 1
-        raise VgiError(f"{source}: row {row}, field 'timestamp': not an ISO 8601 time")
+        raise VgiError(
+            f"{source}: row {row}, field 'timestamp': '{text.iloc[row - 1]}' is not an ISO 8601 time"
+        )
     power = pd.to_numeric(frame["power_kw"], errors="coerce")
-    if power.isna().any():
-        row = int(np.flatnonzero(power.isna().to_numpy())[0]) + 1
-        raise VgiError(f"{source}: row {row}, field 'power_kw': not a number ({frame['power_kw'].iloc[row - 1]!r})")
-    series = pd.Series(power.to_numpy(dtype=float), index=pd.DatetimeIndex(ts), name="power_kw")
-    if not series.index.is_monotonic_increasing or series.index.has_duplicates:
-        raise VgiError(f"{source}: timestamps must increase strictly")
-    return series
+    bad = power.isna().to_numpy() | ~np.isfinite(power.to_numpy(dtype=float, na_value=np.nan))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0]) + 1
+        raise VgiError(
+            f"{source}: row {row}, field 'power_kw': not a finite number "
+            f"({frame['power_kw'].iloc[row - 1]!r})"
+        )
+    index = pd.DatetimeIndex(ts)
+    secs = index.as_unit("ns").asi8
+    step_back = np.flatnonzero(np.diff(secs) <= 0)
+    if len(step_back):
+        row = int(step_back[0]) + 2
+        raise VgiError(
+            f"{source}: row {row}, field 'timestamp': {text.iloc[row - 1]} does not come after the row before"
+        )
+    return pd.Series(power.to_numpy(dtype=float), index=index, name="power_kw")
+
+
+def align_series(series: pd.Series, index: pd.DatetimeIndex, what: str = "price series") -> np.ndarray:
+    """Values of a tz-aware ``series`` at each time of ``index``: each value holds from its timestamp until
+    the next (its last value for one more of its own steps).  Raises :class:`VgiError` if the series does not
+    cover the index."""
+    s_index = pd.DatetimeIndex(series.index)
+    if s_index.tz is None:
+        raise VgiError(f"{what}: timestamps must carry a UTC offset")
+    if len(series) == 0:
+        raise VgiError(f"{what}: empty")
+    order = np.argsort(s_index.as_unit("ns").asi8, kind="stable")
+    s_ns = s_index.as_unit("ns").asi8[order]
+    if (np.diff(s_ns) == 0).any():
+        dup = s_index[order][int(np.flatnonzero(np.diff(s_ns) == 0)[0])]
+        raise VgiError(f"{what}: timestamp {dup} appears twice")
+    values = np.asarray(series, dtype=float)[order]
+    t_ns = pd.DatetimeIndex(index).as_unit("ns").asi8
+    last_step = int(s_ns[-1] - s_ns[-2]) if len(s_ns) > 1 else 0
+    if t_ns[0] < s_ns[0] or t_ns[-1] >= s_ns[-1] + max(last_step, 1):
+        first, last = pd.Timestamp(s_ns[0], tz="UTC"), pd.Timestamp(s_ns[-1] + last_step, tz="UTC")
+        raise VgiError(
+            f"{what} covers {first} to {last} (UTC) but the load runs from "
+            f"{pd.Timestamp(t_ns[0], tz='UTC')} to {pd.Timestamp(t_ns[-1], tz='UTC')}"
+        )
+    pos = np.searchsorted(s_ns, t_ns, side="right") - 1
+    out = values[pos]
+    if np.isnan(out).any():
+        at = pd.DatetimeIndex(index)[int(np.flatnonzero(np.isnan(out))[0])]
+        raise VgiError(f"{what} has no value at {at}")
+    return out
+
+
+@dataclass(frozen=True)
+class _Steps:
+    """A load's steps after splitting at tariff boundaries (``counts[i]`` sub-steps for step ``i``)."""
+
+    index: pd.DatetimeIndex
+    hours: np.ndarray
+    counts: np.ndarray | None  # None: no split
+
+    def expand(self, values: np.ndarray | None) -> np.ndarray | None:
+        if values is None or self.counts is None:
+            return values
+        return np.repeat(values, self.counts, axis=-1)
+
+
+def _split_steps(index: pd.DatetimeIndex, hours: np.ndarray, tariff: Tariff) -> _Steps:
+    """Split steps so that none straddles a clock boundary of the tariff (or local midnight).
+
+    Works with whole-minute steps starting on whole minutes; otherwise steps are priced at their start.
+    """
+    minutes = hours * 60.0
+    local = index.tz_convert(tariff.timezone)
+    if len(index) == 0 or not np.allclose(minutes, np.round(minutes)) or (local.second != 0).any():
+        return _Steps(index, hours, None)
+    step_min = np.round(minutes).astype(np.int64)
+    minute_of_day = np.unique((local.hour * 60 + local.minute).to_numpy(dtype=np.int64))
+    bounds = np.asarray(tariff_boundaries_minutes(tariff), dtype=np.int64)
+    offsets = np.unique((bounds[:, None] - minute_of_day[None, :]) % 1440)
+    g = int(np.gcd.reduce(np.concatenate([np.unique(step_min), offsets])))
+    if g <= 0 or (step_min == g).all():
+        return _Steps(index, hours, None)
+    counts = step_min // g
+    total = int(counts.sum())
+    starts = np.repeat(index.as_unit("ns").asi8, counts)
+    within = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+    sub_ns = starts + within * (g * 60 * 1_000_000_000)
+    sub_index = pd.DatetimeIndex(pd.to_datetime(sub_ns, utc=True)).tz_convert(index.tz)
+    return _Steps(sub_index, np.full(total, g / 60.0), counts)
+
+
+def _as_step_array(
+    values: np.ndarray | pd.Series | None, index: pd.DatetimeIndex, what: str
+) -> np.ndarray | None:
+    if values is None:
+        return None
+    if isinstance(values, pd.Series):
+        return align_series(values, index, what)
+    arr = np.asarray(values, dtype=float)
+    if arr.shape != (len(index),):
+        raise VgiError(f"{what} has {arr.shape[0] if arr.ndim else 1} values for {len(index)} steps")
+    return arr
 
 
 def _tier_adders(
-    import_kwh: np.ndarray, bucket: np.ndarray, blocks_per_step: list[tuple[TierBlock, ...]]
+    import_kwh: np.ndarray,
+    bucket: np.ndarray,
+    blocks_per_step: list[tuple[TierBlock, ...]],
+    period: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Adder amount per step and the kWh above the first block, counting cumulative kWh per bucket.
 
@@ -136,11 +264,15 @@ def _tier_adders(
         cum = np.cumsum(kwh, axis=-1)
         prev = cum - kwh
         blocks = blocks_per_step[int(np.flatnonzero(sel)[0])]
+        periods_sel = period[sel]
         lower = 0.0
         for block in blocks:
             upper = np.inf if block.up_to_kwh is None else float(block.up_to_kwh)
             in_block = np.clip(np.minimum(cum, upper) - np.maximum(prev, lower), 0.0, None)
-            amount[..., sel] += in_block * block.adder
+            adder = np.full(int(sel.sum()), block.adder)
+            for name, value in block.period_adders.items():
+                adder[periods_sel == name] = value
+            amount[..., sel] += in_block * adder
             if lower > 0:
                 above[..., sel] += in_block
             lower = upper
@@ -151,12 +283,20 @@ def _calendar_fraction(local: pd.DatetimeIndex, hours: np.ndarray, per: str) -> 
     """How many local days (or months) the steps cover, counting DST days as one day."""
     if len(local) == 0:
         return 0.0
-    start = local.normalize() if per == "day" else local.to_period("M").to_timestamp().tz_localize(local.tz)
+    naive = local.tz_localize(None)
     if per == "day":
-        nxt = (local.normalize().tz_localize(None) + pd.Timedelta(days=1)).tz_localize(local.tz)
+        start_naive = naive.normalize()
+        next_naive = start_naive + pd.Timedelta(days=1)
     else:
-        nxt = (start.tz_localize(None) + pd.offsets.MonthBegin(1)).tz_localize(local.tz)
+        start_naive = naive.to_period("M").to_timestamp()
+        next_naive = start_naive + pd.offsets.MonthBegin(1)
+    tz = local.tz
+    start = start_naive.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
+    nxt = next_naive.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
     length_h = (nxt - start).total_seconds().to_numpy() / 3600.0
+    # a midnight that is ambiguous (rare zones) gives NaT: fall back to 24 h days / calendar months
+    nominal = (next_naive - start_naive).total_seconds().to_numpy() / 3600.0
+    length_h = np.where(np.isnan(length_h), nominal, length_h)
     return float(np.sum(hours / length_h))
 
 
@@ -166,17 +306,34 @@ def _month_keys(local: pd.DatetimeIndex) -> np.ndarray:
 
 def _interval_demand(
     import_kw: np.ndarray, local: pd.DatetimeIndex, hours: np.ndarray, interval_minutes: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Average import power per demand interval (time-weighted); returns (demand per step, interval id)."""
-    offset_ns = int(local[0].utcoffset().total_seconds() * 1e9) if len(local) else 0
-    ids = ((local.as_unit("ns").asi8 + offset_ns) // (interval_minutes * 60 * 1_000_000_000)).astype(np.int64)
-    uniq, inverse = np.unique(ids, return_inverse=True)
-    energy = np.zeros(import_kw.shape[:-1] + (len(uniq),))
-    duration = np.zeros(len(uniq))
-    np.add.at(duration, inverse, hours)
+) -> np.ndarray:
+    """Average import power (kW) of the demand interval of each step (time-weighted), per step.
+
+    Intervals are clock intervals of ``interval_minutes`` in local time (aligned to the first step's UTC
+    offset, which keeps quarter hours aligned across DST changes).
+    """
+    offset = local[0].utcoffset()
+    offset_ns = int(offset.total_seconds() * 1e9) if offset is not None else 0
+    ids = (local.as_unit("ns").asi8 + offset_ns) // (interval_minutes * 60 * 1_000_000_000)
+    _, inverse = np.unique(ids, return_inverse=True)
+    n_int = int(inverse.max()) + 1
+    duration = np.bincount(inverse, weights=hours, minlength=n_int)
+    energy = np.zeros((*import_kw.shape[:-1], n_int))
     np.add.at(energy.T, inverse, (import_kw * hours).T)
     avg = energy / np.maximum(duration, 1e-12)
-    return avg[..., inverse], inverse
+    return np.asarray(avg[..., inverse])
+
+
+def _cheapest_blocks(
+    peak_kw: np.ndarray, block_kw: float, price_per_block: float, overage: float
+) -> np.ndarray:
+    """Cost-minimising number of subscription blocks for each peak (kW)."""
+    top = int(np.ceil(float(np.max(peak_kw)) / block_kw - 1e-12)) if peak_kw.size else 0
+    options = np.arange(top + 1)
+    costs = options[None, :] * price_per_block + overage * np.clip(
+        peak_kw[:, None] - options[None, :] * block_kw, 0.0, None
+    )
+    return np.asarray(options[np.argmin(np.round(costs, 9), axis=1)])
 
 
 def bill(
@@ -188,67 +345,83 @@ def bill(
     subscribed_blocks: int | None = None,
     step_minutes: float | None = None,
 ) -> Bill:
-    """The bill of a power profile (kW, positive import) under ``tariff``.
+    """The bill of a power profile (kW, positive import, negative export) under ``tariff``.
 
     Args:
         load_kw: power at each step start, tz-aware index.
-        spot: dynamic tariffs: the series at each step (see :class:`~vgi.model.tariffs.DynamicFormula`).
-        export_spot: series-based export prices: the export series at each step.
+        spot: dynamic tariffs: the price series (a tz-aware ``Series``, aligned to the load, or an array with
+            one value per load step) in the unit of the tariff's formula (e.g. EUR/MWh).
+        export_spot: series-based export prices: the export price series (same forms as ``spot``).
         critical_peak_days: local dates of triggered critical peaks.
         subscribed_blocks: capacity-subscription blocks; default the cheapest for each month.
         step_minutes: length of the last step when the index has one row.
+
+    Returns:
+        A :class:`Bill` in the tariff's currency.
     """
     index = pd.DatetimeIndex(load_kw.index)
     if index.tz is None:
         raise VgiError("load timestamps must be tz-aware")
     if len(index) == 0:
         raise VgiError("empty load profile")
-    power = np.asarray(load_kw, dtype=float)
-    hours = step_hours_of(index, step_minutes)
+    if subscribed_blocks is not None and subscribed_blocks < 0:
+        raise VgiError(f"subscribed blocks must be >= 0, got {subscribed_blocks}")
+    hours0 = step_hours_of(index, step_minutes)
+    power0 = np.asarray(load_kw, dtype=float)
+    spot0 = _as_step_array(spot, index, "price series")
+    export0 = _as_step_array(export_spot, index, "export price series")
+    steps = _split_steps(index, hours0, tariff)
+    index, hours = steps.index, steps.hours
+    power = np.asarray(steps.expand(power0))
     local = index.tz_convert(tariff.timezone)
-    if isinstance(spot, pd.Series):
-        spot = spot.reindex(index).to_numpy(dtype=float)
-    if isinstance(export_spot, pd.Series):
-        export_spot = export_spot.reindex(index).to_numpy(dtype=float)
-    prices = tariff_prices(tariff, index, spot, export_spot, critical_peak_days)
+    cpp_days = list(critical_peak_days or ())
+    prices = tariff_prices(tariff, index, steps.expand(spot0), steps.expand(export0), cpp_days)
     imp_kwh = np.clip(power, 0.0, None) * hours
     exp_kwh = np.clip(-power, 0.0, None) * hours
     lines: list[BillLine] = []
-    cur = tariff.currency
 
     # energy by season and period
     labels = pd.DataFrame(
-        {"season": prices.season, "period": prices.period, "kwh": imp_kwh, "cost": imp_kwh * prices.import_price}
+        {
+            "season": prices.season,
+            "period": prices.period,
+            "kwh": imp_kwh,
+            "cost": imp_kwh * prices.import_price,
+        }
     )
+    one_season = len(set(prices.season.tolist())) == 1
     for (season, period), grp in labels.groupby(["season", "period"], sort=False):
         kwh = float(grp["kwh"].sum())
         cost = float(grp["cost"].sum())
         if kwh == 0.0 and cost == 0.0:
             continue
-        label = str(period) if len(set(prices.season)) == 1 else f"{season}: {period}"
+        label = str(period) if one_season else f"{season}: {period}"
         lines.append(BillLine("energy", label, kwh, "kWh", cost / kwh if kwh else 0.0, cost))
 
-    if tariff.tiers is not None:
+    if tariff.tiers is not None and tariff.tiers.applies:
         bucket = _month_keys(local) if tariff.tiers.per == "month" else local.year.to_numpy()
         blocks = [tariff.tiers.blocks_for(str(s)) for s in prices.season]
-        amount, above = _tier_adders(imp_kwh, bucket, blocks)
+        amount, above = _tier_adders(imp_kwh, bucket, blocks, prices.period)
         if float(above.sum()) > 0:
-            lines.append(BillLine("tier", "consumption above tier 1", float(above.sum()), "kWh",
-                                  float(amount.sum() / above.sum()), float(amount.sum())))
+            lines.append(
+                BillLine("tier", "consumption above tier 1", float(above.sum()), "kWh",
+                         float(amount.sum() / above.sum()), float(amount.sum()))
+            )
 
-    export_credit = float(np.sum(exp_kwh * prices.export_price))
     if float(exp_kwh.sum()) > 0:
-        lines.append(BillLine("export", "export / V2G discharge credit", float(exp_kwh.sum()), "kWh",
-                              export_credit / float(exp_kwh.sum()), -export_credit))
+        credit = float(np.sum(exp_kwh * prices.export_price))
+        total_exp = float(exp_kwh.sum())
+        lines.append(
+            BillLine("export", "export / V2G discharge credit", total_exp, "kWh", credit / total_exp,
+                     0.0 - credit)
+        )
 
     months = _month_keys(local)
     month_list = list(dict.fromkeys(months.tolist()))
     imp_kw = np.clip(power, 0.0, None)
     for charge in tariff.demand_charges:
-        demand, _ = _interval_demand(imp_kw, local, hours, charge.interval_minutes)
-        ok = np.isin(local.month.to_numpy(), charge.months)
-        if charge.periods is not None:
-            ok &= np.isin(prices.period, charge.periods)
+        demand = _interval_demand(imp_kw, local, hours, charge.interval_minutes)
+        ok = demand_mask(charge, tariff, local, prices.period)
         for m in month_list:
             sel = ok & (months == m)
             if not sel.any():
@@ -258,80 +431,90 @@ def bill(
                                   charge.price_per_kw, peak * charge.price_per_kw))
     if tariff.subscription is not None:
         sub = tariff.subscription
-        demand, _ = _interval_demand(imp_kw, local, hours, sub.interval_minutes)
+        demand = _interval_demand(imp_kw, local, hours, sub.interval_minutes)
         for m in month_list:
             peak = float(demand[months == m].max())
             if subscribed_blocks is None:
-                top = int(np.ceil(peak / sub.block_kw - 1e-12))
-                options = np.arange(top + 1)
-                costs = options * sub.price_per_block + sub.overage_per_kw * np.clip(
-                    peak - options * sub.block_kw, 0.0, None
-                )
-                blocks_m = int(options[int(np.argmin(np.round(costs, 9)))])
+                blocks_m = int(_cheapest_blocks(np.array([peak]), sub.block_kw, sub.price_per_block,
+                                                sub.overage_per_kw)[0])
             else:
                 blocks_m = int(subscribed_blocks)
             over = max(0.0, peak - blocks_m * sub.block_kw)
-            lines.append(BillLine("subscription", f"{blocks_m} x {sub.block_kw:g} kW {m // 100}-{m % 100:02d}",
-                                  blocks_m, "blocks", sub.price_per_block, blocks_m * sub.price_per_block))
+            tag = f"{m // 100}-{m % 100:02d}"
+            lines.append(BillLine("subscription", f"{blocks_m} x {sub.block_kw:g} kW {tag}", blocks_m,
+                                  "blocks", sub.price_per_block, blocks_m * sub.price_per_block))
             if over > 1e-12:
-                lines.append(BillLine("overage", f"demand above subscription {m // 100}-{m % 100:02d}", over,
-                                      "kW", sub.overage_per_kw, over * sub.overage_per_kw))
+                lines.append(BillLine("overage", f"demand above subscription {tag}", over, "kW",
+                                      sub.overage_per_kw, over * sub.overage_per_kw))
     for fixed in tariff.fixed_charges:
         qty = 1.0 if fixed.per == "bill" else _calendar_fraction(local, hours, fixed.per)
         unit = {"day": "days", "month": "months", "bill": "bill"}[fixed.per]
         lines.append(BillLine("fixed", fixed.name, qty, unit, fixed.amount, qty * fixed.amount))
 
-    end = index[-1] + pd.Timedelta(hours=float(hours[-1]))
-    return Bill(tariff.id, cur, index[0], end, tuple(lines), float(imp_kwh.sum()), float(exp_kwh.sum()))
+    end = (index[-1] + pd.Timedelta(hours=float(hours[-1]))).tz_convert(tariff.timezone)
+    return Bill(tariff.id, tariff.currency, index[0].tz_convert(tariff.timezone), end, tuple(lines),
+                float(imp_kwh.sum()), float(exp_kwh.sum()))
 
 
 def bill_totals(
     power_kw: np.ndarray,
     index: pd.DatetimeIndex,
     tariff: Tariff,
-    spot: np.ndarray | None = None,
-    export_spot: np.ndarray | None = None,
+    spot: np.ndarray | pd.Series | None = None,
+    export_spot: np.ndarray | pd.Series | None = None,
     critical_peak_days: Iterable[dt.date] | None = None,
+    subscribed_blocks: int | None = None,
+    step_minutes: float | None = None,
 ) -> np.ndarray:
-    """Bill totals of many profiles on one index at once: ``power_kw`` is (profiles x steps).
+    """Bill totals of many profiles on one index at once: ``power_kw`` is (profiles x steps), kW.
 
-    Same rules as :func:`bill` (cheapest subscription per month); vectorised over profiles.
+    Same rules as :func:`bill` (the cheapest subscription per month unless ``subscribed_blocks`` is given);
+    vectorised over profiles.  Returns one total per profile in the tariff's currency.
     """
-    power = np.atleast_2d(np.asarray(power_kw, dtype=float))
+    power0 = np.atleast_2d(np.asarray(power_kw, dtype=float))
     index = pd.DatetimeIndex(index)
-    hours = step_hours_of(index)
+    if index.tz is None:
+        raise VgiError("load timestamps must be tz-aware")
+    if power0.shape[1] != len(index):
+        raise VgiError(f"power has {power0.shape[1]} steps for an index of {len(index)}")
+    hours0 = step_hours_of(index, step_minutes)
+    spot0 = _as_step_array(spot, index, "price series")
+    export0 = _as_step_array(export_spot, index, "export price series")
+    steps = _split_steps(index, hours0, tariff)
+    index, hours = steps.index, steps.hours
+    power = np.asarray(steps.expand(power0))
     local = index.tz_convert(tariff.timezone)
-    prices = tariff_prices(tariff, index, spot, export_spot, critical_peak_days)
+    prices = tariff_prices(tariff, index, steps.expand(spot0), steps.expand(export0),
+                           list(critical_peak_days or ()))
     imp_kwh = np.clip(power, 0.0, None) * hours
     exp_kwh = np.clip(-power, 0.0, None) * hours
     total = imp_kwh @ prices.import_price - exp_kwh @ prices.export_price
-    if tariff.tiers is not None:
+    if tariff.tiers is not None and tariff.tiers.applies:
         bucket = _month_keys(local) if tariff.tiers.per == "month" else local.year.to_numpy()
         blocks = [tariff.tiers.blocks_for(str(s)) for s in prices.season]
-        amount, _ = _tier_adders(imp_kwh, bucket, blocks)
+        amount, _ = _tier_adders(imp_kwh, bucket, blocks, prices.period)
         total = total + amount.sum(axis=1)
     months = _month_keys(local)
     imp_kw = np.clip(power, 0.0, None)
     for charge in tariff.demand_charges:
-        demand, _ = _interval_demand(imp_kw, local, hours, charge.interval_minutes)
-        ok = np.isin(local.month.to_numpy(), charge.months)
-        if charge.periods is not None:
-            ok &= np.isin(prices.period, charge.periods)
+        demand = _interval_demand(imp_kw, local, hours, charge.interval_minutes)
+        ok = demand_mask(charge, tariff, local, prices.period)
         for m in dict.fromkeys(months.tolist()):
             sel = ok & (months == m)
             if sel.any():
                 total = total + demand[:, sel].max(axis=1) * charge.price_per_kw
     if tariff.subscription is not None:
         sub = tariff.subscription
-        demand, _ = _interval_demand(imp_kw, local, hours, sub.interval_minutes)
+        demand = _interval_demand(imp_kw, local, hours, sub.interval_minutes)
         for m in dict.fromkeys(months.tolist()):
             peak = demand[:, months == m].max(axis=1)
-            top = int(np.ceil(peak.max() / sub.block_kw - 1e-12)) if len(peak) else 0
-            options = np.arange(top + 1)
-            costs = options[None, :] * sub.price_per_block + sub.overage_per_kw * np.clip(
-                peak[:, None] - options[None, :] * sub.block_kw, 0.0, None
+            if subscribed_blocks is None:
+                blocks_m = _cheapest_blocks(peak, sub.block_kw, sub.price_per_block, sub.overage_per_kw)
+            else:
+                blocks_m = np.full(len(peak), int(subscribed_blocks))
+            total = total + blocks_m * sub.price_per_block + sub.overage_per_kw * np.clip(
+                peak - blocks_m * sub.block_kw, 0.0, None
             )
-            total = total + costs.min(axis=1)
     for fixed in tariff.fixed_charges:
         qty = 1.0 if fixed.per == "bill" else _calendar_fraction(local, hours, fixed.per)
         total = total + qty * fixed.amount
