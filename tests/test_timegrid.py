@@ -63,3 +63,16 @@ def test_step_of() -> None:
     times = pd.DatetimeIndex(["2024-06-01T00:00+08:00", "2024-06-01T00:14+08:00", "2024-06-01T23:50+08:00"])
     assert grid.step_of(times).tolist() == [0, 0, 95]
     assert grid.step_of(times, side="ceil").tolist() == [0, 1, 96]
+
+
+def test_series_csv_needs_offsets(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from vgi.cli.common import read_series_csv
+
+    good = tmp_path / "p.csv"
+    good.write_text("timestamp,price\n2024-06-01T00:00+08:00,1.5\n2024-06-01T01:00+08:00,2\n")
+    series = read_series_csv(good)
+    assert series.tolist() == [1.5, 2.0] and str(series.index.tz) == "UTC"
+    bad = tmp_path / "naive.csv"
+    bad.write_text("timestamp,price\n2024-06-01T00:00+08:00,1.5\n2024-06-01 01:00,2\n")
+    with pytest.raises(VgiError, match="row 2, field 'timestamp'.*no UTC offset"):
+        read_series_csv(bad)

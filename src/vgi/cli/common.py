@@ -61,7 +61,12 @@ def read_series_csv(path: str | Path, value_column: str | None = None) -> pd.Ser
     col = value_column or next(c for c in frame.columns if c != "timestamp")
     if col not in frame.columns:
         raise VgiError(f"{p}: no column '{col}'")
-    ts = pd.to_datetime(frame["timestamp"].astype("string"), utc=True, errors="coerce", format="ISO8601")
+    text = frame["timestamp"].astype("string")
+    naive = ~text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True, na=False)
+    if naive.any():
+        row = int(np.flatnonzero(naive.to_numpy())[0]) + 1
+        raise VgiError(f"{p}: row {row}, field 'timestamp': '{text.iloc[row - 1]}' has no UTC offset")
+    ts = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
     if ts.isna().any():
         row = int(np.flatnonzero(ts.isna().to_numpy())[0]) + 1
         raise VgiError(f"{p}: row {row}, field 'timestamp': not an ISO 8601 time with offset")
