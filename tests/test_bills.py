@@ -72,16 +72,16 @@ def test_shenzhen_residential_ev_day() -> None:
 
 # ------------------------------------------------------------------------------------ PG&E BEV-1 month
 def test_pge_bev1_month_with_subscription_and_overage() -> None:
-    # BEV-1: peak 0.39404 (16-21), super off-peak 0.15754 (09-14), off-peak 0.18081 USD/kWh; 10 kW blocks at
-    # 12.41 USD, overage 2.48 USD/kW.  June 2024, every day 12 kW 10:00-12:00 and 5 kW 22:00-23:00, plus
-    # 26 kW on 2024-06-12 16:00-16:15.
-    # super off-peak 30 x 24 kWh = 720 kWh x 0.15754 = 113.4288
-    # off-peak       30 x  5 kWh = 150 kWh x 0.18081 =  27.1215
-    # peak           26 kW x 0.25 h = 6.5 kWh x 0.39404 = 2.56126
-    # energy = 143.11156; month peak (15-min average) = 26 kW
-    # 2 blocks subscribed: 2 x 12.41 = 24.82 + overage (26 - 20) x 2.48 = 14.88 -> total 182.81156
+    # BEV-1: peak 0.38068 (16-21), super off-peak 0.16201 (09-14), off-peak 0.18867 USD/kWh; 10 kW blocks at
+    # 12.41 USD, overage 2.48 USD/kW.  A 30-day month (June dates; BEV has no seasons), every day 12 kW
+    # 10:00-12:00 and 5 kW 22:00-23:00, plus 26 kW on 2024-06-12 16:00-16:15.
+    # super off-peak 30 x 24 kWh = 720 kWh x 0.16201 = 116.6472
+    # off-peak       30 x  5 kWh = 150 kWh x 0.18867 =  28.3005
+    # peak           26 kW x 0.25 h = 6.5 kWh x 0.38068 = 2.47442
+    # energy = 147.42212; month peak (15-min average) = 26 kW
+    # 2 blocks subscribed: 2 x 12.41 = 24.82 + overage (26 - 20) x 2.48 = 14.88 -> total 187.12212
     # cheapest: 0 -> 64.48, 1 -> 12.41 + 16 x 2.48 = 52.09, 2 -> 39.70, 3 -> 37.23
-    #   => 3 blocks, total 143.11156 + 37.23 = 180.34156
+    #   => 3 blocks, total 147.42212 + 37.23 = 184.65212
     tariff = get_tariff("us-pge-bev1")
     segs = []
     for d in range(1, 31):
@@ -90,24 +90,24 @@ def test_pge_bev1_month_with_subscription_and_overage() -> None:
     segs.append(("2024-06-12 16:00", "2024-06-12 16:15", 26.0))
     load = profile("2024-06-01", "America/Los_Angeles", segs, n_days=30)
     b = bill(load, tariff, subscribed_blocks=2)
-    assert energy(b, "super_off_peak") == pytest.approx(113.4288)
-    assert energy(b, "off_peak") == pytest.approx(27.1215)
-    assert energy(b, "peak") == pytest.approx(2.56126)
+    assert energy(b, "super_off_peak") == pytest.approx(116.6472)
+    assert energy(b, "off_peak") == pytest.approx(28.3005)
+    assert energy(b, "peak") == pytest.approx(2.47442)
     assert b.amount("subscription") == pytest.approx(24.82)
     overage = next(line for line in b.lines if line.category == "overage")
     assert overage.quantity == pytest.approx(6.0)
     assert overage.amount == pytest.approx(14.88)
-    assert b.total == pytest.approx(182.81156)
+    assert b.total == pytest.approx(187.12212)
     cheapest = bill(load, tariff)
     assert cheapest.amount("subscription") == pytest.approx(37.23)
     assert cheapest.amount("overage") == 0.0
-    assert cheapest.total == pytest.approx(180.34156)
+    assert cheapest.total == pytest.approx(184.65212)
     # the vectorised totals agree with the line-by-line bill
     totals = bill_totals(np.vstack([load.to_numpy(), np.zeros(len(load))]), load.index, tariff)
-    assert totals[0] == pytest.approx(180.34156)
+    assert totals[0] == pytest.approx(184.65212)
     assert totals[1] == pytest.approx(0.0)
     assert bill_totals(load.to_numpy(), load.index, tariff, subscribed_blocks=2)[0] == pytest.approx(
-        182.81156
+        187.12212
     )
 
 

@@ -89,12 +89,12 @@ def test_bill_options(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Non
     assert json.loads(run_ok(capsys, args))["total"] == pytest.approx(14.1564)
     hot = json.loads(run_ok(capsys, [*args, "--critical-peak-day", "2024-06-20"]))
     assert hot["total"] == pytest.approx(15.63585)
-    # BEV-1: 26 kW for one hour at 17:00 -> 26 x 0.39404 = 10.24504 ; 2 blocks 24.82 + 6 kW x 2.48 = 14.88
+    # BEV-1: 26 kW for one hour at 17:00 -> 26 x 0.38068 = 9.89768 ; 2 blocks 24.82 + 6 kW x 2.48 = 14.88
     bev = write_load(tmp_path / "bev.csv", "2024-06-12", "America/Los_Angeles", {17: 26.0})
     out = run_ok(
         capsys, ["bill", "--load", str(bev), "--tariff", "us-pge-bev1", "--subscribed-blocks", "2", "--json"]
     )
-    assert json.loads(out)["total"] == pytest.approx(10.24504 + 24.82 + 14.88)
+    assert json.loads(out)["total"] == pytest.approx(9.89768 + 24.82 + 14.88)
 
 
 def test_bill_dynamic_and_export_series(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

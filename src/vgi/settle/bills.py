@@ -16,8 +16,8 @@ Rules, in the tariff's currency:
   charge's periods, months and clock windows); charged once per calendar month touched, not prorated;
 * capacity subscription (PG&E BEV): blocks x block price plus overage x kW above the subscribed kW, per month;
   the subscribed blocks are given or, by default, the cheapest number for the month's peak;
-* fixed charges: per day and per month prorated by the fraction of each local day or month covered (a 23-hour
-  DST day counts as one day), per bill once.
+* fixed charges: per day prorated by the fraction of each local day covered (a 23-hour DST day counts as one
+  day); per month by the days covered over the days in the month (one day of March is 1/31); per bill once.
 
 Price series (dynamic tariffs, series-based export prices) given as a ``pandas.Series`` are aligned to the
 load: each value holds from its timestamp until the next one (an hourly day-ahead series prices four quarter
@@ -280,24 +280,27 @@ def _tier_adders(
 
 
 def _calendar_fraction(local: pd.DatetimeIndex, hours: np.ndarray, per: str) -> float:
-    """How many local days (or months) the steps cover, counting DST days as one day."""
+    """How many local days (or months) the steps cover, counting DST days as one day.
+
+    A month is prorated by days: each local day covered counts 1 / (days in its month), so one day of March
+    is 1/31 of the month whether or not the clocks change in March.
+    """
     if len(local) == 0:
         return 0.0
     naive = local.tz_localize(None)
-    if per == "day":
-        start_naive = naive.normalize()
-        next_naive = start_naive + pd.Timedelta(days=1)
-    else:
-        start_naive = naive.to_period("M").to_timestamp()
-        next_naive = start_naive + pd.offsets.MonthBegin(1)
+    start_naive = naive.normalize()
+    next_naive = start_naive + pd.Timedelta(days=1)
     tz = local.tz
     start = start_naive.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
     nxt = next_naive.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
     length_h = (nxt - start).total_seconds().to_numpy() / 3600.0
-    # a midnight that is ambiguous (rare zones) gives NaT: fall back to 24 h days / calendar months
+    # a midnight that is ambiguous (rare zones) gives NaT: fall back to a 24 h day
     nominal = (next_naive - start_naive).total_seconds().to_numpy() / 3600.0
     length_h = np.where(np.isnan(length_h), nominal, length_h)
-    return float(np.sum(hours / length_h))
+    days = hours / length_h
+    if per == "month":
+        days = days / naive.days_in_month.to_numpy(dtype=float)
+    return float(np.sum(days))
 
 
 def _month_keys(local: pd.DatetimeIndex) -> np.ndarray:
