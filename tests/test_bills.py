@@ -80,7 +80,7 @@ def test_pge_bev1_month_with_subscription_and_overage() -> None:
     # peak           26 kW x 0.25 h = 6.5 kWh x 0.38068 = 2.47442
     # energy = 147.42212; month peak (15-min average) = 26 kW
     # 2 blocks subscribed: 2 x 12.41 = 24.82 + overage (26 - 20) x 2.48 = 14.88 -> total 187.12212
-    # cheapest: 0 -> 64.48, 1 -> 12.41 + 16 x 2.48 = 52.09, 2 -> 39.70, 3 -> 37.23
+    # cheapest (at least one block): 1 -> 12.41 + 16 x 2.48 = 52.09, 2 -> 39.70, 3 -> 37.23
     #   => 3 blocks, total 147.42212 + 37.23 = 184.65212
     tariff = get_tariff("us-pge-bev1")
     segs = []
@@ -105,7 +105,7 @@ def test_pge_bev1_month_with_subscription_and_overage() -> None:
     # the vectorised totals agree with the line-by-line bill
     totals = bill_totals(np.vstack([load.to_numpy(), np.zeros(len(load))]), load.index, tariff)
     assert totals[0] == pytest.approx(184.65212)
-    assert totals[1] == pytest.approx(0.0)
+    assert totals[1] == pytest.approx(12.41)  # no load still keeps the minimum subscription of one block
     assert bill_totals(load.to_numpy(), load.index, tariff, subscribed_blocks=2)[0] == pytest.approx(
         187.12212
     )
@@ -476,3 +476,21 @@ def test_bill_is_additive_over_days(tariff_id: str, first: str, n_days: int, see
         part_kw = {"export_spot": export[sel]} if kw else {}
         parts += bill(load[sel], tariff, step_minutes=15, **part_kw).total
     assert whole == pytest.approx(parts, rel=1e-9, abs=1e-9)
+
+
+def test_subscription_never_below_one_block() -> None:
+    """A 1 kW peak on PG&E BEV-1 pays one 10 kW block (12.41), not 1 kW of overage (2.48): no zero subscription."""
+    import pandas as pd
+
+    from vgi.model.tariff_library import get_tariff
+    from vgi.settle.bills import bill, bill_totals
+
+    tariff = get_tariff("us-pge-bev1")
+    index = pd.date_range("2024-08-01", periods=96, freq="15min", tz="America/Los_Angeles")
+    load = pd.Series(0.0, index=index)
+    load.iloc[40] = 1.0
+    result = bill(load, tariff)
+    assert result.amount("subscription") == pytest.approx(12.41)
+    assert result.amount("overage") == pytest.approx(0.0)
+    totals = bill_totals(load.to_numpy()[None, :], index, tariff)
+    assert totals[0] == pytest.approx(result.total)

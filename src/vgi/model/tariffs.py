@@ -310,12 +310,14 @@ class DemandCharge(_Frozen):
 
 class CapacitySubscription(_Frozen):
     """A monthly subscription in blocks of ``block_kw`` at ``price_per_block``; demand above it pays
-    ``overage_per_kw``.  The bill takes a subscribed number of blocks or, if none is given, the cheapest."""
+    ``overage_per_kw``.  The bill takes a subscribed number of blocks or, if none is given, the cheapest number that
+    is at least ``min_blocks`` (a subscription of zero blocks is not offered)."""
 
     block_kw: float
     price_per_block: float
     overage_per_kw: float
     interval_minutes: int = 15
+    min_blocks: int = Field(default=1, ge=0)
 
 
 class FixedCharge(_Frozen):

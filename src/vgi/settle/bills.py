@@ -328,11 +328,11 @@ def _interval_demand(
 
 
 def _cheapest_blocks(
-    peak_kw: np.ndarray, block_kw: float, price_per_block: float, overage: float
+    peak_kw: np.ndarray, block_kw: float, price_per_block: float, overage: float, min_blocks: int = 1
 ) -> np.ndarray:
-    """Cost-minimising number of subscription blocks for each peak (kW)."""
+    """Cost-minimising number of subscription blocks (at least ``min_blocks``) for each peak (kW)."""
     top = int(np.ceil(float(np.max(peak_kw)) / block_kw - 1e-12)) if peak_kw.size else 0
-    options = np.arange(top + 1)
+    options = np.arange(min_blocks, max(top, min_blocks) + 1)
     costs = options[None, :] * price_per_block + overage * np.clip(
         peak_kw[:, None] - options[None, :] * block_kw, 0.0, None
     )
@@ -439,7 +439,7 @@ def bill(
             peak = float(demand[months == m].max())
             if subscribed_blocks is None:
                 blocks_m = int(_cheapest_blocks(np.array([peak]), sub.block_kw, sub.price_per_block,
-                                                sub.overage_per_kw)[0])
+                                                sub.overage_per_kw, sub.min_blocks)[0])
             else:
                 blocks_m = int(subscribed_blocks)
             over = max(0.0, peak - blocks_m * sub.block_kw)
@@ -512,7 +512,7 @@ def bill_totals(
         for m in dict.fromkeys(months.tolist()):
             peak = demand[:, months == m].max(axis=1)
             if subscribed_blocks is None:
-                blocks_m = _cheapest_blocks(peak, sub.block_kw, sub.price_per_block, sub.overage_per_kw)
+                blocks_m = _cheapest_blocks(peak, sub.block_kw, sub.price_per_block, sub.overage_per_kw, sub.min_blocks)
             else:
                 blocks_m = np.full(len(peak), int(subscribed_blocks))
             total = total + blocks_m * sub.price_per_block + sub.overage_per_kw * np.clip(
