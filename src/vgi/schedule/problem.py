@@ -22,7 +22,7 @@ Conventions (battery side vs grid side):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -173,6 +173,8 @@ class Schedule:
     discharge_kw: np.ndarray | None = None
     unmet_kwh: np.ndarray | None = None
     stats: dict[str, float | int | str] = field(default_factory=dict)
+    #: per-step or per-site arrays a strategy reports (``limit_violation_kw``, ``binding``, ...); see vgi.schedule.api
+    details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def net_kw(self) -> np.ndarray:
@@ -200,6 +202,19 @@ class Schedule:
         if self.discharge_kw is not None:
             gain = gain - self.discharge_kw.sum(axis=1) / fleet.discharge_efficiency
         return gain * fleet.step_hours
+
+    def short_sessions(self, tolerance_kwh: float = 1e-6) -> pd.DataFrame:
+        """Sessions whose need is not met: ``session_id``, ``site_id``, ``unmet_kwh`` (battery side), largest first."""
+        unmet = np.zeros(len(self.fleet)) if self.unmet_kwh is None else np.asarray(self.unmet_kwh, dtype=float)
+        idx = np.flatnonzero(unmet > tolerance_kwh)
+        idx = idx[np.argsort(-unmet[idx], kind="stable")]
+        return pd.DataFrame(
+            {
+                "session_id": self.fleet.session_id[idx],
+                "site_id": self.fleet.site_id[idx],
+                "unmet_kwh": unmet[idx],
+            }
+        )
 
     def aggregate_by_site(self) -> pd.DataFrame:
         """Net power per site and step (T x sites), indexed by the grid's local time."""

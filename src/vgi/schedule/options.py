@@ -1,0 +1,180 @@
+"""Options of the scheduling strategies (:class:`ScheduleOptions`) and the figures every schedule reports.
+
+Kept apart from :mod:`vgi.schedule.api` so that solvers can import them without importing the registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+
+from vgi.errors import VgiError
+from vgi.schedule.prices import PriceInputs
+from vgi.schedule.problem import FleetOnGrid
+
+__all__ = [
+    "DrEvent",
+    "ScheduleOptions",
+    "SiteLimit",
+    "default_unmet_penalty",
+    "fleet_limit_array",
+    "penalty_for",
+    "site_limit_arrays",
+]
+
+SolverName = Literal["auto", "lp", "decomposition"] | str
+
+
+class DrEvent(NamedTuple):
+    """A demand-response event: between ``start_step`` (inclusive) and ``stop_step`` (exclusive) the fleet's
+    net import should be at most ``baseline_kw[t] - reduction_kw``; each kWh above that costs
+    ``shortfall_penalty_per_kwh``."""
+
+    start_step: int
+    stop_step: int
+    reduction_kw: float
+    baseline_kw: np.ndarray
+    shortfall_penalty_per_kwh: float = 1000.0
+
+
+SiteLimit = float | Mapping[str, float] | Mapping[str, np.ndarray]
+
+
+@dataclass(frozen=True, eq=False)
+class ScheduleOptions:
+    """What a strategy may take into account besides prices (every field optional).
+
+    Attributes:
+        wear_cost_per_kwh: battery wear per battery-side kWh discharged, currency/kWh.
+        unmet_penalty_per_kwh: price of each battery kWh short of a need; None = 10 x the largest absolute
+        price + 1,
+            so that every need that can be met is met.
+        site_limit_kw: import limit of each site's net power: one number for every site, ``{site: kW}``, or
+            ``{site: array (T,)}``; sites not named are unlimited.
+        fleet_import_limit_kw: limit on the fleet's net import, kW (number or array (T,)).
+        fleet_export_limit_kw: limit on the fleet's net export, kW (number or array (T,)).
+        minimise_peak: weight per kW of the fleet's highest net import (a soft peak objective).
+        demand_charge_per_kw: price per kW of the fleet's highest net import (a demand charge); adds to
+            ``minimise_peak``.
+        target_kw: an aggregate curve to follow, (T,); ``over_penalty_per_kwh`` / ``under_penalty_per_kwh``
+        price the
+            energy above / below it.
+        dr_event: a :class:`DrEvent` (or a tuple in its field order).
+        solver: for ``coupled``: ``auto``, ``lp``, ``decomposition`` or another registered solver name.
+        gap_tolerance: relative optimality gap a solver may stop at.
+        time_limit_s: wall-clock limit of a solve, seconds.
+        limit_penalty_per_kw: price of each kWh a limit is exceeded by (site, fleet); None = 1000 x the need
+            penalty.  Limits are soft only so that an impossible one (a negative import limit the fleet cannot
+            export down to) is reported rather than failing; a feasible limit is always kept.
+    """
+
+    wear_cost_per_kwh: float = 0.0
+    unmet_penalty_per_kwh: float | None = None
+    site_limit_kw: SiteLimit | None = None
+    fleet_import_limit_kw: float | np.ndarray | None = None
+    fleet_export_limit_kw: float | np.ndarray | None = None
+    minimise_peak: float = 0.0
+    demand_charge_per_kw: float = 0.0
+    target_kw: np.ndarray | None = None
+    over_penalty_per_kwh: float = 0.0
+    under_penalty_per_kwh: float = 0.0
+    dr_event: DrEvent | tuple[Any, ...] | None = None
+    solver: SolverName = "auto"
+    gap_tolerance: float = 1e-6
+    time_limit_s: float | None = None
+    limit_penalty_per_kw: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.dr_event is not None and not isinstance(self.dr_event, DrEvent):
+            object.__setattr__(self, "dr_event", DrEvent(*self.dr_event))
+        if self.wear_cost_per_kwh < 0:
+            raise VgiError(f"wear_cost_per_kwh must not be negative, got {self.wear_cost_per_kwh}")
+        if self.unmet_penalty_per_kwh is not None and self.unmet_penalty_per_kwh < 0:
+            raise VgiError(f"unmet_penalty_per_kwh must not be negative, got {self.unmet_penalty_per_kwh}")
+
+    def with_(self, **changes: Any) -> ScheduleOptions:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+    @property
+    def is_coupled(self) -> bool:
+        """True when an option ties sessions together (only the ``coupled`` strategy honours those)."""
+        return any(
+            (
+                self.site_limit_kw is not None,
+                self.fleet_import_limit_kw is not None,
+                self.fleet_export_limit_kw is not None,
+                self.minimise_peak > 0,
+                self.demand_charge_per_kw > 0,
+                self.target_kw is not None,
+                self.dr_event is not None,
+            )
+        )
+
+    def coupled_fields(self) -> list[str]:
+        """Names of the options set that tie sessions together."""
+        names = ["site_limit_kw", "fleet_import_limit_kw", "fleet_export_limit_kw", "target_kw", "dr_event"]
+        out = [n for n in names if getattr(self, n) is not None]
+        out += [n for n in ("minimise_peak", "demand_charge_per_kw") if getattr(self, n) > 0]
+        return out
+
+
+def penalty_for(buy: np.ndarray, sell: np.ndarray | None, fleet: FleetOnGrid | None = None) -> float:
+    """The default price of an unmet battery kWh: 10 x the largest absolute price per battery kWh (the price
+    divided by the smallest charge efficiency) + 1, so that meeting a need always beats paying the penalty."""
+    top = float(np.abs(buy).max(initial=0.0))
+    if sell is not None:
+        top = max(top, float(np.abs(sell).max(initial=0.0)))
+    eta = 1.0
+    if fleet is not None and len(fleet):
+        eta = float(min(fleet.charge_efficiency.min(), 1.0))
+    return 10.0 * top / max(eta, 1e-3) + 1.0
+
+
+def default_unmet_penalty(prices: PriceInputs, fleet: FleetOnGrid | None = None) -> float:
+    """:func:`penalty_for` of a :class:`PriceInputs`."""
+    return penalty_for(prices.buy, prices.sell, fleet)
+
+
+def option_names() -> list[str]:
+    """Field names of :class:`ScheduleOptions`."""
+    return [f.name for f in fields(ScheduleOptions)]
+
+
+def fleet_limit_array(value: float | np.ndarray | None, n_steps: int, what: str) -> np.ndarray | None:
+    """A fleet limit as an array (T,) (None stays None)."""
+    if value is None:
+        return None
+    arr = np.asarray(value, dtype=float)
+    if arr.ndim == 0:
+        arr = np.full(n_steps, float(arr))
+    if arr.shape != (n_steps,):
+        raise VgiError(f"{what} has {arr.size} values for {n_steps} steps")
+    if np.isnan(arr).any():
+        raise VgiError(f"{what} has a missing value at step {int(np.flatnonzero(np.isnan(arr))[0])}")
+    return arr
+
+
+def site_limit_arrays(fleet: FleetOnGrid, site_limit_kw: SiteLimit | None) -> dict[str, np.ndarray]:
+    """Import limit per site as ``{site: array (T,)}`` for the sites that have one (unknown sites are an
+    error)."""
+    if site_limit_kw is None:
+        return {}
+    n_steps = fleet.n_steps
+    sites = [str(s) for s in dict.fromkeys(fleet.site_id.tolist())]
+    if isinstance(site_limit_kw, Mapping):
+        unknown = [str(s) for s in site_limit_kw if str(s) not in sites]
+        if unknown:
+            raise VgiError(f"site limit names site(s) not in the sessions: {', '.join(unknown)}")
+        items = {str(k): v for k, v in site_limit_kw.items()}
+    else:
+        items = {s: site_limit_kw for s in sites}
+    out: dict[str, np.ndarray] = {}
+    for site, value in items.items():
+        arr = fleet_limit_array(value, n_steps, f"site limit of '{site}'")
+        assert arr is not None
+        out[site] = arr
+    return out

@@ -1,0 +1,107 @@
+"""``vgi schedule`` and ``vgi flex`` on a generated fleet."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from vgi.cli import cli, main
+from vgi.model.generator import generate_sessions
+
+
+@pytest.fixture(scope="module")
+def fleet_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("cli") / "fleet.csv"
+    generate_sessions(60, "home", seed=2, start_day="2024-06-03", n_days=1, timezone="Asia/Shanghai",
+                      v2g_share=0.5).to_csv(path)
+    return path
+
+
+def _run(args: list[str]) -> dict:
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+ARGS = ["--tariff", "cn-guangzhou-residential-ev", "--days", "2", "--json"]
+
+
+def test_strategies_report_cost_unmet_peak_and_time(fleet_csv: Path, tmp_path: Path) -> None:
+    out = {}
+    for strategy in ("uncontrolled", "price", "coupled"):
+        pq = tmp_path / f"{strategy}.parquet"
+        data = _run(["schedule", "--sessions", str(fleet_csv), "--strategy", strategy, "--mode", "v2g",
+                     "--out", str(pq), "--solver", "lp", *ARGS])
+        for key in ("cost", "unmet_kwh", "peak_kw", "solve_seconds", "short_sessions", "binding_steps"):
+            assert key in data
+        assert data["grid"]["steps"] == 192 and data["sessions"] == 60
+        frame = pd.read_parquet(pq)
+        assert set(frame.columns) == {"session_id", "site_id", "time", "charge_kw", "discharge_kw", "battery_kwh"}
+        # the file holds the schedule the figures are computed from
+        assert frame["charge_kw"].sum() * 0.25 == pytest.approx(data["import_kwh"], rel=1e-9)
+        out[strategy] = data
+    # the price-responsive and coupled schedules cost no more than uncontrolled charging (no limit here)
+    assert out["price"]["cost"] <= out["uncontrolled"]["cost"] + 1e-9
+    assert out["coupled"]["objective"] == pytest.approx(out["price"]["objective"], rel=1e-9)
+    assert out["price"]["unmet_kwh"] == pytest.approx(out["uncontrolled"]["unmet_kwh"], abs=1e-6)
+
+
+def test_site_limit_and_target(fleet_csv: Path, tmp_path: Path) -> None:
+    data = _run(["schedule", "--sessions", str(fleet_csv), "--strategy", "coupled", "--solver", "lp",
+                 "--site-limit-kw", "40", *ARGS])
+    assert data["peak_kw"] <= 40 + 1e-6
+    assert data["binding_steps"] and data["limit_violation_kwh"] == pytest.approx(0.0, abs=1e-6)
+    # the same limit under uncontrolled charging is measured and reported as a violation
+    data = _run(["schedule", "--sessions", str(fleet_csv), "--strategy", "uncontrolled", "--site-limit-kw", "40",
+                 *ARGS])
+    assert data["ignored_options"] == "site_limit_kw" and data["limit_violation_kwh"] > 0
+    assert data["limit_violation_kw"]
+    # a target curve (hourly CSV) for the coupled strategy
+    times = pd.date_range("2024-06-03", periods=48, freq="1h", tz="Asia/Shanghai")
+    target = tmp_path / "target.csv"
+    pd.DataFrame({"timestamp": times.strftime("%Y-%m-%dT%H:%M:%S%z"), "kw": np.full(48, 20.0)}).to_csv(
+        target, index=False
+    )
+    data = _run(["schedule", "--sessions", str(fleet_csv), "--strategy", "coupled", "--solver", "lp",
+                 "--target", str(target), "--over-penalty", "0.5", "--under-penalty", "0.5", *ARGS])
+    assert data["status"] == "Optimal"
+
+
+def test_table_output_and_user_errors(fleet_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    result = CliRunner().invoke(cli, ["schedule", "--sessions", str(fleet_csv), "--strategy", "price",
+                                      "--tariff", "cn-guangzhou-residential-ev", "--days", "2"])
+    assert result.exit_code == 0, result.output
+    assert "cost" in result.output and "unmet_kwh" in result.output
+    for bad, message in (
+        (["--strategy", "nope", "--tariff", "cn-guangzhou-residential-ev"], "unknown strategy"),
+        (["--strategy", "price", "--tariff", "no-such-tariff"], "no-such-tariff"),
+        (["--strategy", "price", "--tariff", "cn-guangzhou-residential-ev", "--out", "x.csv"], "Parquet"),
+        (["--strategy", "price", "--tariff", "cn-guangzhou-residential-ev", "--start", "June"], "--start"),
+        (["--strategy", "price", "--tariff", "de-dynamic-spot-2024"], "price series"),
+    ):
+        with pytest.raises(SystemExit) as exc:
+            main(["schedule", "--sessions", str(fleet_csv), *bad])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error:") and message in err, err
+
+
+def test_flex_prints_envelope_and_potential(fleet_csv: Path, tmp_path: Path) -> None:
+    out_csv = tmp_path / "env.csv"
+    data = _run(["flex", "--sessions", str(fleet_csv), "--mode", "v2g", "--days", "2", "--duration-hours", "2",
+                 "--out", str(out_csv), "--json"])
+    assert len(data["envelope"]) == 192
+    assert len(data["potential"]) == 47  # a 2-hour window fits from each of the first 47 hours
+    first = data["envelope"][0]
+    assert {"time", "power_min_kw", "power_max_kw", "energy_min_kwh", "energy_max_kwh", "plugged_in"} <= set(first)
+    assert all(p["down_kw"] >= 0 and p["up_kw"] >= 0 for p in data["potential"])
+    assert data["min_power_kw"] < 0  # some cars may discharge in V2G mode
+    assert len(pd.read_csv(out_csv)) == 192
+    result = CliRunner().invoke(cli, ["flex", "--sessions", str(fleet_csv), "--days", "1"])
+    assert result.exit_code == 0, result.output
+    assert "down_kw" in result.output
