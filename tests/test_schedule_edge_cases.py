@@ -78,26 +78,39 @@ def test_negative_prices_charge_beyond_the_need_up_to_the_battery() -> None:
 
 def test_negative_prices_burn_energy_through_losses_when_full() -> None:
     # V2G, battery full (20 kWh) and it must leave full; one hour at -1 to buy and to sell; 10 kW, 90 % each way.
-    # A battery kWh charged earns 1/0.9 = 1.111, one discharged costs 0.9: cycling earns 0.211 per kWh, so it
-    # charges 10 kW (+9 kWh) and discharges 9 kWh (8.1 kW) at once: -10 + 8.1 = -1.9.
+    # A battery kWh charged earns a = -1/0.9 = -10/9, one discharged costs b = -0.9 (b > a): cycling energy
+    # through the losses pays.  Within the hour the car time-shares: alpha of it charging at 10 kW (X = 9 kWh per
+    # full hour), the rest discharging at 10 kW (Y = 100/9 kWh).  Net battery change 0 (full, must leave full):
+    # alpha = Y / (X + Y) = 100/181, c = 1000/181 = 5.525 kW, d = 10 * 81/181 = 810/181 = 4.475 kW:
+    # -1000/181 + 810/181 = -190/181 = -1.0497 (= c0 = X Y (a - b) / (X + Y) = 100 * (-19/90) / (181/9)).
+    # Both at full at once (10 kW in, 8.1 kW out, -1.9) would need c/Cmax + d/Dmax = 1.81 > 1.
     rows = [{"arr": 0, "dep": 1, "energy_kwh": 0, "battery_kwh": 20, "initial_soc": 1.0, "max_charge_kw": 10,
              "max_discharge_kw": 10, "v2g": True, "charge_efficiency": 0.9, "discharge_efficiency": 0.9}]
     fleet = fleet_from_rows(rows, 1)
     res = _all_agree(fleet, np.array([-1.0]), np.array([-1.0]))
-    assert res.objective == pytest.approx(-1.9)
-    assert res.charge_kw[0, 0] == pytest.approx(10.0)
-    assert res.discharge_kw is not None and res.discharge_kw[0, 0] == pytest.approx(8.1)
+    assert res.objective == pytest.approx(-190 / 181, rel=1e-12)
+    assert res.charge_kw[0, 0] == pytest.approx(1000 / 181, rel=1e-12)
+    assert res.discharge_kw is not None and res.discharge_kw[0, 0] == pytest.approx(810 / 181, rel=1e-12)
 
 
-def test_export_price_above_import_price_charges_and_discharges_at_once() -> None:
-    # buy 1, sell 2, 10 kW both ways, no losses, it must leave as it came: c = d = 10 kW, earns 10
+def test_export_price_above_import_price_time_shares_the_step() -> None:
+    # buy 1, sell 2, 10 kW both ways, no losses, it must leave as it came (net change >= 0): half of the hour
+    # charging at 10 kW, half discharging at 10 kW, c = d = 5 kW: 5 - 10 = -5 (c0 = X Y (a - b) / (X + Y) =
+    # 10 * 10 * (1 - 2) / 20).  Not c = d = 10 kW at once (-10): c/Cmax + d/Dmax would be 2.
     rows = [{"arr": 0, "dep": 1, "energy_kwh": 0, "battery_kwh": 40, "initial_soc": 0.5, "max_charge_kw": 10,
              "max_discharge_kw": 10, "v2g": True, **UNIT}]
     fleet = fleet_from_rows(rows, 1)
     res = _all_agree(fleet, np.array([1.0]), np.array([2.0]))
-    assert res.objective == pytest.approx(-10.0)
-    assert res.charge_kw[0, 0] == pytest.approx(10.0)
-    assert res.discharge_kw is not None and res.discharge_kw[0, 0] == pytest.approx(10.0)
+    assert res.objective == pytest.approx(-5.0)
+    assert res.charge_kw[0, 0] == pytest.approx(5.0)
+    assert res.discharge_kw is not None and res.discharge_kw[0, 0] == pytest.approx(5.0)
+    # unequal limits: 10 kW in, 5 kW out, sell 2: X = 10, Y = 5, c0 = 50 * (1 - 2) / 15 = -10/3 at alpha = 1/3
+    # (c = 10/3 kW, d = 10/3 kW: 10/3 - 20/3)
+    rows[0]["max_discharge_kw"] = 5
+    res = _all_agree(fleet_from_rows(rows, 1), np.array([1.0]), np.array([2.0]))
+    assert res.objective == pytest.approx(-10 / 3)
+    assert res.charge_kw[0, 0] == pytest.approx(10 / 3) and res.discharge_kw is not None
+    assert res.discharge_kw[0, 0] == pytest.approx(10 / 3)
     # random instances with export often above import still agree with the LP
     for seed in range(3):
         rng = np.random.default_rng(seed)

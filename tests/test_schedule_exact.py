@@ -57,7 +57,14 @@ def random_fleet(rng: np.random.Generator, n: int, n_steps: int, step_minutes: i
 
 
 def random_prices(rng: np.random.Generator, n_steps: int, kind: int) -> tuple[np.ndarray, np.ndarray]:
-    """Prices of several kinds: ties (rounded), negative, export above import, export zero."""
+    """Prices of several kinds: ties (rounded), negative, export above import, export zero; kinds 6 and 7 are
+    tariff-like (three import levels, export from three other levels or zero, often above import: the exact
+    method's layout by distinct prices, with steps that time-share)."""
+    if kind >= 6:
+        levels = rng.normal(0.5, 0.6, 3)
+        buy = rng.choice(levels, n_steps)
+        sell = rng.choice(np.r_[rng.normal(0.6, 0.6, 3), 0.0], n_steps)
+        return buy, sell
     buy = rng.normal(1.0, 1.0, n_steps)
     if kind % 2:
         buy = np.round(buy, 1)  # many ties
@@ -79,6 +86,7 @@ def check_schedule(fleet: FleetOnGrid, charge: np.ndarray, discharge: np.ndarray
     d = np.zeros_like(charge) if discharge is None else discharge
     assert (charge >= -tol).all() and (charge <= climit + tol).all()
     assert (d >= -tol).all() and (d <= dlimit + tol).all()
+    check_time_sharing(fleet, charge, discharge)
     gain = (charge * fleet.charge_efficiency[:, None] - d / fleet.discharge_efficiency[:, None]) * dt
     energy = fleet.e_init_kwh[:, None] + np.cumsum(gain, axis=1)
     t = np.arange(fleet.n_steps)
@@ -91,6 +99,19 @@ def check_schedule(fleet: FleetOnGrid, charge: np.ndarray, discharge: np.ndarray
     assert (np.abs(unmet - short) <= 1e-6 * scale[:, 0]).all(), (unmet, short)
     # a need that can be met is met
     assert (np.abs(unmet - fleet.shortfall_kwh) <= 1e-6 * scale[:, 0]).all(), (unmet, fleet.shortfall_kwh)
+
+
+def check_time_sharing(fleet: FleetOnGrid, charge: np.ndarray, discharge: np.ndarray | None,
+                       tol: float = 1e-9) -> None:
+    """Within a step a session charges at full power for part of it and discharges for the rest, never both at
+    full at once: ``c / Cmax + d / Dmax <= 1`` on every step (limits with the share of the step plugged in)."""
+    if discharge is None:
+        return
+    climit = fleet.charge_limit_kw()
+    dlimit = fleet.discharge_limit_kw()
+    both = (climit > 0) & (dlimit > 0)
+    used = charge[both] / climit[both] + discharge[both] / dlimit[both]
+    assert (used <= 1.0 + tol).all(), used.max()
 
 
 def assert_close(a: float, b: float, rel: float = 1e-9) -> None:
@@ -150,6 +171,83 @@ def test_battery_bound_limits_arbitrage() -> None:
     assert res.objective == pytest.approx(-6.0)
 
 
+def test_export_above_import_time_shares_within_the_step() -> None:
+    # one hourly step, 10 kW both ways, 90 % each way, buy 0.10, sell 0.30, no wear; battery 40 kWh at 20, it
+    # must leave with at least the 20 kWh it came with (energy 0), so the net battery change k is >= 0.
+    # Battery side: charging costs a = 0.10 / 0.9 = 1/9 per kWh gained, up to X = 0.9 * 10 = 9 kWh; discharging
+    # earns b = 0.30 * 0.9 = 0.27 per kWh removed, up to Y = 10 / 0.9 = 100/9 kWh.  b > a: cycling pays.
+    # Time-sharing (alpha of the hour charging at 10 kW, the rest discharging at 10 kW) makes the step's cost
+    # c0 + s k on [-Y, X], with s = (a X + b Y) / (X + Y) = (1 + 3) / (181/9) = 36/181 and the cycling profit
+    # c0 = X Y (a - b) / (X + Y) = 100 * (1/9 - 0.27) / (181/9) = -143/181 = -0.79006.
+    # s > 0 and k >= 0, so k = 0: alpha = Y / (X + Y) = 100/181, c = 1000/181 = 5.525 kW, d = 810/181 =
+    # 4.475 kW; check: 0.10 * 1000/181 - 0.30 * 810/181 = (100 - 243)/181 = -143/181, and the battery gains
+    # 0.9 * 1000/181 - (810/181) / 0.9 = 0.  (Both at full power at once, c = 10 kW and d = 8.1 kW, would earn
+    # 1.43 but needs c/Cmax + d/Dmax = 1.81 > 1: not possible within one hour.)
+    fleet = fleet_from_rows(
+        [{"arr": 0, "dep": 1, "energy_kwh": 0, "battery_kwh": 40, "initial_soc": 0.5, "max_charge_kw": 10,
+          "max_discharge_kw": 10, "v2g": True, "charge_efficiency": 0.9, "discharge_efficiency": 0.9}], 1)
+    buy, sell = np.array([0.10]), np.array([0.30])
+    for backend in ("auto", "numpy"):
+        res = exact.price_response(fleet, buy, sell, backend=backend)
+        assert res.objective == pytest.approx(-143 / 181, rel=1e-12)
+        np.testing.assert_allclose(res.charge_kw, [[1000 / 181]], rtol=1e-12)
+        assert res.discharge_kw is not None
+        np.testing.assert_allclose(res.discharge_kw, [[810 / 181]], rtol=1e-12)
+        assert res.unmet_kwh[0] == pytest.approx(0.0, abs=1e-12)
+    lp = solve_lp(fleet, PriceInputs(buy, sell))
+    assert_close(float(lp.stats["objective"]), -143 / 181)
+    assert lp.discharge_kw is not None
+    assert lp.charge_kw[0, 0] / 10 + lp.discharge_kw[0, 0] / 10 <= 1 + 1e-9
+    check_schedule(fleet, res.charge_kw, res.discharge_kw, res.unmet_kwh)
+
+
+def test_time_sharing_step_before_a_dearer_one() -> None:
+    # as above, but 4 kWh of room left in the battery (40 kWh at 36) and a second hour at buy = sell = 1.0.
+    # Hour 1 pays b = 0.9 per battery kWh discharged, above hour 0's s = 36/181 = 0.199: hour 0 fills the
+    # battery (k0 = 4, its bound), hour 1 sells those 4 kWh back (k1 = -4: the car leaves with its 36 kWh).
+    # Hour 0: alpha = (k0 + Y) / (X + Y) = (4 + 100/9) / (181/9) = 136/181: c = 1360/181 = 7.514 kW,
+    # d = 10 * 45/181 = 450/181 = 2.486 kW, cost c0 + s k0 = (-143 + 144)/181 = 1/181
+    # (= 0.10 * 1360/181 - 0.30 * 450/181 = (136 - 135)/181).  Hour 1: d = 4 * 0.9 = 3.6 kW, earns 3.6.
+    # Total 1/181 - 3.6.
+    fleet = fleet_from_rows(
+        [{"arr": 0, "dep": 2, "energy_kwh": 0, "battery_kwh": 40, "initial_soc": 0.9, "max_charge_kw": 10,
+          "max_discharge_kw": 10, "v2g": True, "charge_efficiency": 0.9, "discharge_efficiency": 0.9}], 2)
+    buy, sell = np.array([0.10, 1.0]), np.array([0.30, 1.0])
+    for backend in ("auto", "numpy"):
+        res = exact.price_response(fleet, buy, sell, backend=backend)
+        assert res.objective == pytest.approx(1 / 181 - 3.6, rel=1e-12)
+        np.testing.assert_allclose(res.charge_kw, [[1360 / 181, 0.0]], rtol=1e-12, atol=1e-12)
+        assert res.discharge_kw is not None
+        np.testing.assert_allclose(res.discharge_kw, [[450 / 181, 3.6]], rtol=1e-12)
+    lp = solve_lp(fleet, PriceInputs(buy, sell))
+    assert_close(float(lp.stats["objective"]), 1 / 181 - 3.6)
+    check_schedule(fleet, lp.charge_kw, lp.discharge_kw, np.asarray(lp.unmet_kwh))
+
+
+def test_disabling_numba_selects_the_numpy_backend() -> None:
+    # VGI_DISABLE_NUMBA=1 (read at import) makes every call use the numpy fallback, with the same answer
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, sys; sys.path.insert(0, 'tests');"
+        "from test_schedule_exact import fleet_from_rows; from vgi.schedule import exact;"
+        "f = fleet_from_rows([{'arr': 0, 'dep': 1, 'energy_kwh': 0, 'battery_kwh': 40, 'initial_soc': 0.5,"
+        " 'max_charge_kw': 10, 'max_discharge_kw': 10, 'v2g': True, 'charge_efficiency': 0.9,"
+        " 'discharge_efficiency': 0.9}], 1);"
+        "r = exact.price_response(f, np.array([0.1]), np.array([0.3]));"
+        "print(exact.HAVE_NUMBA, r.backend, repr(r.objective))"
+    )
+    env = dict(os.environ, VGI_DISABLE_NUMBA="1")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True,
+                         check=True)
+    have, backend, objective = out.stdout.split()
+    assert (have, backend) == ("False", "numpy")
+    assert float(objective) == pytest.approx(-143 / 181, rel=1e-12)
+
+
 def test_unmet_need_is_reported_not_hidden() -> None:
     # need 10 kWh in one hour at 4 kW: 6 kWh short, priced at the penalty.
     fleet = fleet_from_rows(
@@ -176,20 +274,24 @@ def test_groups_and_aggregates_match_per_session_results() -> None:
     rng = np.random.default_rng(7)
     fleet = random_fleet(rng, 40, 24)
     buy = rng.normal(1, 0.5, (3, 24))
-    sell = buy * 0.8
+    sell = buy * 0.8 + 0.6 * (rng.random((3, 24)) < 0.3)  # export above import in about 30 % of the steps
     group = rng.integers(0, 3, 40)
     full = exact.price_response(fleet, buy, sell, group=group, wear_cost_per_kwh=0.1)
+    assert full.discharge_kw is not None
+    assert ((full.charge_kw > 1e-9) & (full.discharge_kw > 1e-9)).any()  # some steps time-share
     by = rng.integers(0, 5, 40)
-    agg = exact.price_response(fleet, buy, sell, group=group, wear_cost_per_kwh=0.1, aggregate_by=by,
-                               n_aggregate=6)
-    assert agg.aggregated and agg.charge_kw.shape == (6, 24)
-    for g in range(6):
-        np.testing.assert_allclose(agg.charge_kw[g], full.charge_kw[by == g].sum(axis=0), atol=1e-9)
-        d = full.discharge_kw if full.discharge_kw is not None else np.zeros_like(full.charge_kw)
-        assert agg.discharge_kw is not None
-        np.testing.assert_allclose(agg.discharge_kw[g], d[by == g].sum(axis=0), atol=1e-9)
-        assert agg.cost[g] == pytest.approx(full.cost[by == g].sum(), abs=1e-9)
-    np.testing.assert_allclose(agg.unmet_kwh, full.unmet_kwh)
+    for backend in ("auto", "numpy"):
+        agg = exact.price_response(fleet, buy, sell, group=group, wear_cost_per_kwh=0.1, aggregate_by=by,
+                                   n_aggregate=6, backend=backend)
+        assert agg.aggregated and agg.charge_kw.shape == (6, 24)
+        for g in range(6):
+            np.testing.assert_allclose(agg.charge_kw[g], full.charge_kw[by == g].sum(axis=0), atol=1e-9)
+            assert agg.discharge_kw is not None
+            np.testing.assert_allclose(agg.discharge_kw[g], full.discharge_kw[by == g].sum(axis=0), atol=1e-9)
+            # the group's cost includes the cycling profit of its time-sharing steps, as the per-session costs do
+            assert agg.cost[g] == pytest.approx(full.cost[by == g].sum(), abs=1e-9)
+        np.testing.assert_allclose(agg.unmet_kwh, full.unmet_kwh, atol=1e-9)
+        assert agg.objective == pytest.approx(full.objective, rel=1e-12)
     # each group's sessions alone under that group's prices give the same schedule
     for g in range(3):
         sel = np.flatnonzero(group == g)
@@ -231,7 +333,7 @@ def test_bad_inputs_are_user_errors() -> None:
     seed=st.integers(0, 2**32 - 1),
     n=st.integers(1, 8),
     n_steps=st.integers(1, 16),
-    kind=st.integers(0, 5),
+    kind=st.integers(0, 7),
     wear=st.sampled_from([0.0, 0.05, 0.4]),
     mode=st.sampled_from(["v1g", "v2g"]),
 )
@@ -244,13 +346,19 @@ def test_exact_equals_lp_and_keeps_every_limit(seed: int, n: int, n_steps: int, 
     lp = solve_lp(fleet, PriceInputs(buy, sell), ScheduleOptions(wear_cost_per_kwh=wear))
     assert lp.stats["status"] == "Optimal"
     assert_close(res.objective, float(lp.stats["objective"]))
+    # check_schedule also asserts c / Cmax + d / Dmax <= 1 + 1e-9 on every step (time-sharing within a step)
     check_schedule(fleet, res.charge_kw, res.discharge_kw, res.unmet_kwh)
     check_schedule(fleet, lp.charge_kw, lp.discharge_kw, np.asarray(lp.unmet_kwh))
     # the per-session costs add up, and the numpy fallback gives the same result
     assert res.cost.sum() == pytest.approx(res.objective, rel=1e-12, abs=1e-9)
     alt = exact.price_response(fleet, buy, sell, wear_cost_per_kwh=wear, backend="numpy")
+    assert alt.backend == "numpy"
     assert_close(alt.objective, res.objective, rel=1e-12)
     np.testing.assert_allclose(alt.charge_kw, res.charge_kw, atol=1e-9)
+    if res.discharge_kw is not None:
+        assert alt.discharge_kw is not None
+        np.testing.assert_allclose(alt.discharge_kw, res.discharge_kw, atol=1e-9)
+    check_schedule(fleet, alt.charge_kw, alt.discharge_kw, alt.unmet_kwh)
 
 
 @pytest.mark.slow

@@ -163,9 +163,31 @@ def test_the_matrix_has_a_few_entries_per_variable() -> None:
     rng = np.random.default_rng(1)
     fleet = random_fleet(rng, 50, 24)
     model = build_lp(fleet, PriceInputs(np.ones(24), np.ones(24)), ScheduleOptions(site_limit_kw=10.0))
-    # balance (3-4 per entry) + need + one site row per step
+    # balance (3-4 per entry) + need + time-sharing (2 per entry that may charge and discharge) + one site row
+    # per step
     assert model.matrix.nnz <= 6 * model.matrix.shape[1]
-    assert model.matrix.shape[0] == len(model.c_col) + int((model.u_col >= 0).sum()) + 24
+    limits = fleet.charge_limit_kw()[model.entry_session, model.entry_step]
+    n_share = int(((model.d_col >= 0) & (limits > 0)).sum())
+    assert n_share > 0
+    assert model.matrix.shape[0] == len(model.c_col) + int((model.u_col >= 0).sum()) + n_share + 24
+
+
+def test_charge_and_discharge_in_one_step_time_share() -> None:
+    # a demand-response-like target asks a full V2G car (20 kWh, must leave full) for 10 kW of load in one
+    # hour; prices 0, under-delivery 5 per kWh; 10 kW both ways, 90 % each way.  Raising load without gaining
+    # energy means cycling: d = 0.81 c (0.9 c = d / 0.9).  Within the hour the charger can only time-share,
+    # c/10 + d/10 <= 1: c = 10/1.81 = 1000/181 = 5.525 kW, d = 810/181 = 4.475 kW, net 190/181 = 1.050 kW
+    # (not 10 - 8.1 = 1.9 kW with both at full power at once).  Objective 5 * (10 - 190/181).
+    fleet = fleet_from_rows([{"arr": 0, "dep": 1, "energy_kwh": 0, "battery_kwh": 20, "initial_soc": 1.0,
+                              "max_charge_kw": 10, "max_discharge_kw": 10, "v2g": True,
+                              "charge_efficiency": 0.9, "discharge_efficiency": 0.9}], 1)
+    opts = ScheduleOptions(target_kw=np.array([10.0]), under_penalty_per_kwh=5.0, over_penalty_per_kwh=5.0)
+    out = solve_lp(fleet, PriceInputs(np.zeros(1), np.zeros(1)), opts)
+    assert out.stats["objective"] == pytest.approx(5 * (10 - 190 / 181), rel=1e-9)
+    assert out.discharge_kw is not None
+    assert out.charge_kw[0, 0] == pytest.approx(1000 / 181, rel=1e-9)
+    assert out.discharge_kw[0, 0] == pytest.approx(810 / 181, rel=1e-9)
+    check_schedule(fleet, out.charge_kw, out.discharge_kw, np.asarray(out.unmet_kwh))
 
 
 def test_empty_fleet_window_and_methods() -> None:

@@ -3,11 +3,13 @@
 Each session solves, on its own, the linear programme (battery-side energies, ``dt`` the step in hours)::
 
     minimise   sum_t (buy_t c_t - sell_t d_t) dt + wear * sum_t d_t dt / eta_d + penalty * unmet
-    subject to 0 <= c_t <= charge limit_t,  0 <= d_t <= discharge limit_t   (power x share plugged in)
+    subject to 0 <= c_t <= Cmax_t,  0 <= d_t <= Dmax_t   (power limit x share of the step plugged in)
+               c_t / Cmax_t + d_t / Dmax_t <= 1            (where both limits are positive: time-sharing)
                e_t = e_{t-1} + eta_c c_t dt - d_t dt / eta_d,  e_floor <= e_t <= e_max  during the stay
                e_last >= e_need - unmet,  unmet >= 0
 
-and this module returns its optimum exactly (the same value as the LP, to rounding), without an LP solver.
+and this module returns its optimum exactly (the same value as :mod:`vgi.schedule.lp`, to rounding), without an
+LP solver.
 
 **Charge-only sessions** (V1G, or V2G without consent): the need and the battery bound only constrain the
 total, so the optimum fills the cheapest steps of the window first (prices below zero up to the battery, then
@@ -15,36 +17,56 @@ the rest of the need while a battery kWh costs less than the penalty).  Ties are
 
 **Bidirectional sessions** (V2G): a backward dynamic programme on the value function ``V_t(e)`` (the least
 cost of the remaining steps from battery energy ``e``), which is convex and piecewise linear.  In battery kWh,
-a step offers charging at ``a_t = buy_t / eta_c`` per kWh gained (up to ``X_t``) and discharging at
-``b_t = sell_t eta_d - wear`` per kWh removed (up to ``Y_t``).  Let ``M_t(lam)`` be the length of the part of
-``[e_floor, e_max]`` where the marginal value ``-V_t'(e)`` exceeds ``lam``.  Going one step back is, for every
-``lam``, one add and one clip::
+a step offers charging at ``a_t = buy_t / eta_c`` per kWh gained (up to ``X_t = eta_c Cmax_t dt``) and
+discharging at ``b_t = sell_t eta_d - wear`` per kWh removed (up to ``Y_t = Dmax_t dt / eta_d``).  The step's
+least cost as a function of its net change ``k`` in ``[-Y_t, X_t]`` is the lower convex hull of the points
+``(0, 0)``, ``(X_t, a_t X_t)`` and ``(-Y_t, -b_t Y_t)`` (a point between two of them is reached by
+time-sharing, see below):
+
+* ``b_t <= a_t`` (the usual case): two pieces, slope ``b_t`` on ``[-Y_t, 0]`` (discharging) and ``a_t`` on
+  ``[0, X_t]`` (charging);
+* ``b_t > a_t`` (discharging earns more per battery kWh than charging costs: an export price above the import
+  price, or a negative price with losses, which makes cycling energy through the losses pay): ONE piece through
+  the two end points, ``c0_t + s_t k`` with slope ``s_t = (a_t X_t + b_t Y_t) / (X_t + Y_t)`` and the constant
+  ``c0_t = X_t Y_t (a_t - b_t) / (X_t + Y_t) < 0`` (the cycling profit, earned whatever ``k`` is).  The
+  recursion below then uses ``a_t = b_t = s_t`` for that step (``s_t`` depends on the session only through
+  ``X_t / (X_t + Y_t) = eta_c Cmax / (eta_c Cmax + Dmax / eta_d)``, the same for every step).
+
+Let ``M_t(lam)`` be the length of the part of ``[e_floor, e_max]`` where the marginal value ``-V_t'(e)``
+exceeds ``lam``.  Going one step back is, for every ``lam``, one add and one clip::
 
     M_{t-1}(lam) = clip(M_t(lam) + X_t [a_t > lam] + Y_t [b_t > lam] - X_t, 0, e_max - e_floor)
 
-(the value function of the step is the infimal convolution of ``V_t`` with the step's cost, whose slopes are
-merged into ``V_t``'s, and whose domain is then cut back to the battery's bounds).  ``M_t`` is only needed at
-the session's own prices: at step ``t``, ``M_t(a_t)`` and ``M_t(b_t)``.  Each session carries either one
-threshold per step and price of its window (going back from step ``s`` only those of earlier steps are still
-needed) or, when the day has fewer distinct prices than that, one per distinct price; either way each step
-back is a contiguous, branch-free loop that the compiler vectorises.  The optimal policy is then "charge up to a level,
-discharge down to a level"::
+(the value function of the step is the infimal convolution of ``V_t`` with the step's cost, whose slopes ``a_t
+>= b_t`` are merged into ``V_t``'s, and whose domain is then cut back to the battery's bounds).  With ``a_t =
+b_t = s_t`` this merges one piece of length ``X_t + Y_t`` at slope ``s_t``, as it should (a piece whose
+slope equals ``lam`` counts as not above it, both terms alike).  ``M_t`` is only needed at the session's own
+prices: at step ``t``, ``M_t(a_t)`` and ``M_t(b_t)`` (only ``M_t(s_t)`` where the step time-shares).  Each
+session carries either one threshold per step and price of its window (going back from step ``s`` only those
+of earlier steps are still needed) or, when the day has fewer distinct prices than that, one per distinct
+import price, export price and time-sharing (import, export) pair; either way each step back is a contiguous,
+branch-free loop that the compiler vectorises.  The optimal policy is then "charge up to a level, discharge
+down to a level"::
 
-    e_t = clip(e_{t-1} + k_t, e_floor + M_t(max(a_t, b_t)), e_floor + M_t(min(a_t, b_t)))
+    e_t = clip(e_{t-1}, e_floor + M_t(a_t), e_floor + M_t(b_t))
 
-clipped to what the step's power allows, with ``k_t = 0`` normally.
+clipped to what the step's power allows (``M_t(a_t) <= M_t(b_t)`` as ``a_t >= b_t``; where they are equal,
+``e_t`` goes toward one level).
 
-**Charging and discharging in the same step.**  Where discharging earns more per battery kWh than charging
-costs (``b_t > a_t``: an export price above the import price, or a negative price with losses, which makes
-cycling energy through the losses pay), the LP charges and discharges at once, and so does this method: the
-step's cost as a function of the net change is then smallest with both at their limits (``k_t = X_t - Y_t``),
-and the returned schedule has both ``charge_kw`` and ``discharge_kw`` positive in that step.
-:mod:`vgi.schedule.lp` allows the same, so the two agree; a charge point that cannot do both within a step
-would alternate within it.
+**Charging and discharging in the same step.**  A step's ``charge_kw`` and ``discharge_kw`` are averages over
+the step; a charge point does one at a time, so within a step it can charge at full power for a share
+``alpha`` of it and discharge at full power for the rest: ``c_t = alpha Cmax_t``, ``d_t = (1 - alpha) Dmax_t``,
+and in general ``c_t / Cmax_t + d_t / Dmax_t <= 1`` (the meter records import and export separately).  Both at
+full power at once is not possible.  Time-sharing pays only where ``b_t > a_t``: there the net change ``k_t``
+from the policy is realised with ``alpha = (k_t + Y_t) / (X_t + Y_t)``, so both ``charge_kw`` and
+``discharge_kw`` are positive unless ``k_t`` is at an end of ``[-Y_t, X_t]``, and the cost includes ``c0_t``.
+:mod:`vgi.schedule.lp` has the row ``c / Cmax + d / Dmax <= 1``, so the two agree.  Where ``b_t <= a_t``
+the policy never does both in one step.
 
 Per session the work is ``min(W**2, W x distinct prices)`` additions for a window of ``W`` steps, no sorting.
 With numba (``pip install vgi[fast]``) the fleet is split across the cores, each core reusing its scratch
-arrays; without it a numpy version of the same recursion runs on blocks of sessions (slower, same results).
+arrays; without it (or with the environment variable ``VGI_DISABLE_NUMBA=1`` when the module is imported, or
+``backend="numpy"``) a numpy version of the same recursion runs on blocks of sessions (slower, same results).
 """
 
 from __future__ import annotations
@@ -182,18 +204,23 @@ def _bidirectional_one(
     start: int, stop: int, ff: float, lf: float, maxc: float, maxd: float, eta_c: float, eta_d: float,
     e_init: float, lo: float, hi: float, need: float, buy: np.ndarray, sell: np.ndarray, dt: float, wear: float,
     pen: float, uniq_buy: np.ndarray, n_ub: int, idx_buy: np.ndarray, uniq_sell: np.ndarray, n_us: int,
-    idx_sell: np.ndarray, lam: np.ndarray, m: np.ndarray, ta: np.ndarray, tb: np.ndarray, ulev: np.ndarray,
+    idx_sell: np.ndarray, pair_buy: np.ndarray, pair_sell: np.ndarray, n_pairs: int, idx_pair: np.ndarray,
+    lam: np.ndarray, m: np.ndarray, ta: np.ndarray, tb: np.ndarray, slot: np.ndarray, ulev: np.ndarray,
     llev: np.ndarray, rc: np.ndarray, rd: np.ndarray,
 ) -> tuple[float, float]:
     """Backward recursion on the thresholds of one V2G session, then the forward policy; returns (unmet, cost).
 
-    Thresholds are the session's prices per battery kWh (``a`` and ``b`` of the module docstring), ``m[j]`` the
-    recursion's ``M(lam[j])``; ``ta[k]`` / ``tb[k]`` say which thresholds step ``start + k`` reads.  Two layouts:
+    Thresholds are the session's prices per battery kWh (``a`` and ``b`` of the module docstring, or the
+    time-sharing slope ``s`` of a step where ``b > a``), ``m[j]`` the recursion's ``M(lam[j])``; ``ta[k]`` /
+    ``tb[k]`` say which thresholds step ``start + k`` reads (the same one, ``s``, exactly where the step
+    time-shares).  Two layouts:
 
     * one threshold per step and price (``2 W``): going back from step ``s`` only those of earlier steps are
       still needed, so the update runs over the first ``2 (s - start)`` entries (``W**2`` work);
-    * one threshold per distinct price of the day (``uniq_buy``, ``uniq_sell``): all are updated at every step
-      (``W x distinct`` work), chosen when there are fewer distinct prices than ``2 W`` (tariffs with periods).
+    * one threshold per distinct price of the day (``uniq_buy``, ``uniq_sell``) and one per distinct (buy, sell)
+      pair that time-shares (``pair_buy``, ``pair_sell``; ``slot`` maps a pair to its threshold): all are
+      updated at every step (``W x distinct`` work), chosen when there are fewer of them than ``2 W`` (tariffs
+      with periods).
 
     Either way each update is one contiguous branch-free loop.
     """
@@ -202,24 +229,54 @@ def _bidirectional_one(
     n = stop - start
     x_full = eta_c * maxc * dt  # battery kWh per full step of charging
     y_full = maxd * dt / eta_d  # battery kWh per full step of discharging
+    w_c = x_full / (x_full + y_full)  # share of a step's battery range [-Y, X] that is charging (maxd > 0)
     per_step = 2 * n <= n_ub + n_us
+    n_share = 0
+    if not per_step:  # count the (buy, sell) pairs of the day where this session time-shares
+        for u in range(n_pairs):
+            if pair_sell[u] * eta_d - wear > pair_buy[u] / eta_c:
+                n_share += 1
+        per_step = 2 * n <= n_ub + n_us + n_share
     if per_step:
         for k in range(n):
             t = start + k
-            lam[2 * k] = buy[t] / eta_c
-            lam[2 * k + 1] = sell[t] * eta_d - wear
-            ta[k] = 2 * k
-            tb[k] = 2 * k + 1
+            a = buy[t] / eta_c
+            b = sell[t] * eta_d - wear
+            if b > a:  # time-sharing: one linear piece of slope s over [-Y, X]
+                sh = w_c * a + (1.0 - w_c) * b
+                lam[2 * k] = sh
+                lam[2 * k + 1] = sh
+                ta[k] = 2 * k
+                tb[k] = 2 * k
+            else:
+                lam[2 * k] = a
+                lam[2 * k + 1] = b
+                ta[k] = 2 * k
+                tb[k] = 2 * k + 1
         n_thr = 2 * n
     else:
         for u in range(n_ub):
             lam[u] = uniq_buy[u] / eta_c
         for u in range(n_us):
             lam[n_ub + u] = uniq_sell[u] * eta_d - wear
-        for k in range(n):
-            ta[k] = idx_buy[start + k]
-            tb[k] = n_ub + idx_sell[start + k]
         n_thr = n_ub + n_us
+        for u in range(n_pairs):
+            a = pair_buy[u] / eta_c
+            b = pair_sell[u] * eta_d - wear
+            if b > a:
+                lam[n_thr] = w_c * a + (1.0 - w_c) * b
+                slot[u] = n_thr
+                n_thr += 1
+            else:
+                slot[u] = -1
+        for k in range(n):
+            j = slot[idx_pair[start + k]]
+            if j >= 0:
+                ta[k] = j
+                tb[k] = j
+            else:
+                ta[k] = idx_buy[start + k]
+                tb[k] = n_ub + idx_sell[start + k]
     for j in range(n_thr):
         v = 0.0
         if pen > lam[j]:
@@ -227,16 +284,12 @@ def _bidirectional_one(
         if 0.0 > lam[j]:
             v += hi - top
         m[j] = v if v < width else width
-    # backward pass
+    # backward pass (a >= b at every step: where the prices had b > a both are s)
     for k_s in range(n - 1, -1, -1):
         a = lam[ta[k_s]]
         b = lam[tb[k_s]]
-        if a >= b:
-            ulev[k_s] = lo + m[ta[k_s]]
-            llev[k_s] = lo + m[tb[k_s]]
-        else:
-            ulev[k_s] = lo + m[tb[k_s]]
-            llev[k_s] = lo + m[ta[k_s]]
+        ulev[k_s] = lo + m[ta[k_s]]
+        llev[k_s] = lo + m[tb[k_s]]
         if k_s == 0:
             break
         fr = _frac(start + k_s, start, stop, ff, lf)
@@ -260,23 +313,30 @@ def _bidirectional_one(
         fr = _frac(s, start, stop, ff, lf)
         x_max = x_full * fr
         y_max = y_full * fr
-        a = lam[ta[k]]
-        b = lam[tb[k]]
-        both = a < b
-        tgt = e + (x_max - y_max) if both else e
-        tgt = max(tgt, ulev[k])
+        tgt = max(e, ulev[k])
         tgt = min(tgt, llev[k])
         tgt = min(tgt, e + x_max)
         tgt = max(tgt, e - y_max)
         delta = tgt - e
-        if both:
-            x = min(y_max + delta, x_max)
-            y = x - delta
+        if ta[k] == tb[k]:  # time-sharing step: charge at full power for alpha of it, discharge for the rest
+            if delta >= x_max:
+                c = maxc * fr
+                d = 0.0
+                y = 0.0
+            elif delta <= -y_max:
+                c = 0.0
+                d = maxd * fr
+                y = y_max
+            else:
+                alpha = (delta + y_max) / (x_max + y_max)
+                c = maxc * fr * alpha
+                d = maxd * fr * (1.0 - alpha)
+                y = y_max * (1.0 - alpha)
         else:
             x = max(delta, 0.0)
             y = max(-delta, 0.0)
-        c = maxc * fr if x >= x_max else x * to_charge_kw
-        d = maxd * fr if y >= y_max else y * to_discharge_kw
+            c = maxc * fr if x >= x_max else x * to_charge_kw
+            d = maxd * fr if y >= y_max else y * to_discharge_kw
         rc[s] = c
         rd[s] = d
         cost += (buy[s] * c - sell[s] * d) * dt + wear * y
@@ -310,6 +370,10 @@ def _run_chunks(
     uniq_sell: np.ndarray,
     n_us: np.ndarray,
     idx_sell: np.ndarray,
+    pair_buy: np.ndarray,
+    pair_sell: np.ndarray,
+    n_pairs: np.ndarray,
+    idx_pair: np.ndarray,
     dt: float,
     wear: float,
     pen: float,
@@ -332,6 +396,7 @@ def _run_chunks(
         m = np.empty(2 * n_steps)
         ta = np.empty(n_steps, dtype=np.int64)
         tb = np.empty(n_steps, dtype=np.int64)
+        slot = np.empty(n_steps, dtype=np.int64)
         ulev = np.empty(n_steps)
         llev = np.empty(n_steps)
         rc = np.zeros(n_steps)
@@ -370,10 +435,15 @@ def _run_chunks(
                     uniq_sell[g],
                     n_us[g],
                     idx_sell[g],
+                    pair_buy[g],
+                    pair_sell[g],
+                    n_pairs[g],
+                    idx_pair[g],
                     lam,
                     m,
                     ta,
                     tb,
+                    slot,
                     ulev,
                     llev,
                     rc,
@@ -488,39 +558,50 @@ def _numpy_block(
             charge[co, t] = np.where(take > 0.0, ck, 0.0)
             taken += take
     # bidirectional sessions: thresholds are all 2T prices of the session (steps outside the window move
-    # nothing)
+    # nothing); where b > a the step time-shares and both of its prices are the slope s of its single piece
     bi = np.flatnonzero(bidir)
     if len(bi):
-        lam = np.concatenate([a[bi], b[bi]], axis=1)  # (nb, 2T)
+        x_full = eta_c[bi] * p["maxc"][rows][bi] * dt
+        y_full = p["maxd"][rows][bi] * dt / eta_d[bi]
+        w_c = (x_full / (x_full + y_full))[:, None]
+        ab, bb = a[bi], b[bi]
+        share = bb > ab
+        s_share = w_c * ab + (1.0 - w_c) * bb
+        ab = np.where(share, s_share, ab)
+        bb = np.where(share, s_share, bb)
+        lam = np.concatenate([ab, bb], axis=1)  # (nb, 2T)
         width = (hi[bi] - lo[bi])[:, None]
         top = np.minimum(need[bi], hi[bi])[:, None]
         m = (pen > lam) * (top - lo[bi][:, None]) + (lam < 0.0) * (hi[bi][:, None] - top)
         m = np.minimum(m, width)
         ulev = np.empty((len(bi), n_steps))
         llev = np.empty((len(bi), n_steps))
-        rr = np.arange(len(bi))
         for s in range(n_steps - 1, -1, -1):
-            a_s, b_s = a[bi, s], b[bi, s]
-            sh = np.where(a_s >= b_s, s, n_steps + s)
-            sl = np.where(a_s >= b_s, n_steps + s, s)
-            ulev[:, s] = lo[bi] + m[rr, sh]
-            llev[:, s] = lo[bi] + m[rr, sl]
+            a_s, b_s = ab[:, s], bb[:, s]  # a_s >= b_s (equal where the step time-shares)
+            ulev[:, s] = lo[bi] + m[:, s]
+            llev[:, s] = lo[bi] + m[:, n_steps + s]
             x_s, y_s = xmax[bi, s][:, None], ymax[bi, s][:, None]
             m = m + x_s * (a_s[:, None] > lam) + y_s * (b_s[:, None] > lam) - x_s
             np.clip(m, 0.0, width, out=m)
         e = e_init[bi].copy()
         for s in range(n_steps):
             x_s, y_s = xmax[bi, s], ymax[bi, s]
-            both = a[bi, s] < b[bi, s]
-            tgt = np.where(both, e + x_s - y_s, e)
-            tgt = np.minimum(np.maximum(tgt, ulev[:, s]), llev[:, s])
+            tgt = np.minimum(np.maximum(e, ulev[:, s]), llev[:, s])
             tgt = np.maximum(np.minimum(tgt, e + x_s), e - y_s)
             delta = tgt - e
-            x = np.where(both, np.minimum(y_s + delta, x_s), np.maximum(delta, 0.0))
-            y = np.where(both, x - delta, np.maximum(-delta, 0.0))
+            x = np.maximum(delta, 0.0)
+            y = np.maximum(-delta, 0.0)
             with np.errstate(divide="ignore", invalid="ignore"):
-                charge[bi, s] = np.where(x >= x_s, cmax[bi, s], x / (eta_c[bi] * dt))
-                discharge[bi, s] = np.where(y >= y_s, dmax[bi, s], y * eta_d[bi] / dt)
+                c_s = np.where(x >= x_s, cmax[bi, s], x / (eta_c[bi] * dt))
+                d_s = np.where(y >= y_s, dmax[bi, s], y * eta_d[bi] / dt)
+                # time-sharing steps: charge at full power for alpha of the step, discharge for the rest
+                alpha = np.clip((delta + y_s) / (x_s + y_s), 0.0, 1.0)
+            alpha = np.where(delta >= x_s, 1.0, np.where(delta <= -y_s, 0.0, alpha))
+            sh = share[:, s]
+            c_s = np.where(sh, cmax[bi, s] * alpha, c_s)
+            d_s = np.where(sh, dmax[bi, s] * (1.0 - alpha), d_s)
+            charge[bi, s] = c_s
+            discharge[bi, s] = d_s
             e = tgt
     gained = (charge * eta_c[:, None] - discharge / eta_d[:, None]).sum(axis=1) * dt
     unmet = np.maximum(need - (e_init + gained), 0.0)
@@ -562,6 +643,24 @@ def _distinct(prices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return values, is_new.sum(axis=1).astype(np.int64), index
 
 
+def _distinct_pairs(buy: np.ndarray, sell: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per price row: its distinct (buy, sell) pairs (buy values, sell values, each padded to (G, T)), how many
+    there are (G,), and the index of each step's pair among them (G, T)."""
+    order = np.lexsort((sell, buy), axis=-1)
+    ranked_buy = np.take_along_axis(buy, order, axis=1)
+    ranked_sell = np.take_along_axis(sell, order, axis=1)
+    is_new = np.ones(buy.shape, dtype=bool)
+    is_new[:, 1:] = (ranked_buy[:, 1:] != ranked_buy[:, :-1]) | (ranked_sell[:, 1:] != ranked_sell[:, :-1])
+    rank = np.cumsum(is_new, axis=1) - 1
+    values_buy = np.zeros(buy.shape)
+    values_sell = np.zeros(buy.shape)
+    np.put_along_axis(values_buy, rank, ranked_buy, axis=1)
+    np.put_along_axis(values_sell, rank, ranked_sell, axis=1)
+    index = np.empty(buy.shape, dtype=np.int64)
+    np.put_along_axis(index, order, rank, axis=1)
+    return values_buy, values_sell, is_new.sum(axis=1).astype(np.int64), index
+
+
 def _fleet_arrays(fleet: FleetOnGrid) -> dict[str, np.ndarray]:
     return {
         "start": np.ascontiguousarray(fleet.start, dtype=np.int64),
@@ -594,9 +693,11 @@ def price_response(
     """Each EV's cost-minimising schedule, exactly (equal to the LP optimum), vectorised over the fleet.
 
     Each EV solves: minimise sum_t (buy_t c_t - sell_t d_t) dt + wear * (sum_t d_t dt / eta_d) + penalty *
-    unmet subject to 0 <= c_t <= charge limit, 0 <= d_t <= discharge limit, e_t = e_{t-1} + eta_c c_t dt - d_t
-    dt / eta_d in [e_floor, e_max] during the stay, e_last >= e_need - unmet, unmet >= 0 (see the module
-    docstring for the method, and for steps where charging and discharging at once pays).
+    unmet subject to 0 <= c_t <= Cmax_t (charge limit), 0 <= d_t <= Dmax_t (discharge limit), c_t / Cmax_t +
+    d_t / Dmax_t <= 1 (charging and discharging time-share a step), e_t = e_{t-1} + eta_c c_t dt - d_t dt /
+    eta_d in [e_floor, e_max] during the stay, e_last >= e_need - unmet, unmet >= 0 (see the module docstring
+    for the method, and for the steps where time-sharing pays: there both ``charge_kw`` and ``discharge_kw``
+    are positive and the cost includes the cycling profit).
 
     Args:
         fleet: sessions on a grid of T steps (its ``mode`` is already in the discharge limits).
@@ -693,6 +794,7 @@ def price_response(
             order_a,
             *_distinct(buy),
             *_distinct(sell),
+            *_distinct_pairs(buy, sell),
             dt,
             wear,
             pen,

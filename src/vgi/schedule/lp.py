@@ -9,7 +9,8 @@ session::
 
     e_t - e_{t-1} - eta_c dt c_t + dt / eta_d d_t = 0      (e before the window = e_init)
     e_last + u >= e_need
-    0 <= c_t <= max_charge x share of the step plugged in;  0 <= d_t <= max_discharge x share
+    0 <= c_t <= Cmax_t = max_charge x share of the step plugged in;  0 <= d_t <= Dmax_t = max_discharge x share
+    c_t / Cmax_t + d_t / Dmax_t <= 1                        (where Cmax_t > 0 and Dmax_t > 0: time-sharing)
 
 Objective: ``sum (buy_t c_t - sell_t d_t) dt + wear sum d_t dt / eta_d + penalty sum u`` plus the coupled
 terms of :class:`~vgi.schedule.options.ScheduleOptions`, all on the fleet's net import ``P_t = sum (c - d)``:
@@ -23,10 +24,15 @@ terms of :class:`~vgi.schedule.options.ScheduleOptions`, all on the fleet's net 
 * demand-response event: ``P_t <= baseline_t - reduction + short_t`` in the event's steps, ``short`` priced
   per kWh.
 
-Charging and discharging in the same step are both allowed (as in :mod:`vgi.schedule.exact`): it is never
-better than doing only one of them unless discharging earns more per battery kWh than charging costs (a
-negative price with losses, an export price above the import price), and where it is better both methods do
-it.
+Charging and discharging in the same step: ``c`` and ``d`` are averages over the step, and a charge point does
+one at a time, so within a step it can charge at full power for part of it and discharge at full power for the
+rest (the meter records import and export separately), which reaches exactly the averages with ``c_t / Cmax_t +
+d_t / Dmax_t <= 1``: one row per session-step where both limits are positive.  Doing both in one step is
+never better than doing only one of them unless discharging earns more per battery kWh than charging costs (a
+negative price with losses, an export price above the import price); there both this LP and
+:mod:`vgi.schedule.exact` time-share, and they agree.  Without the row the LP would charge and discharge at
+full power at once, which no charge point can do (e.g. to raise load during an event by cycling energy
+through the losses).
 
 The matrix is built with numpy index arithmetic and scipy.sparse (no Python loop per variable).
 """
@@ -182,6 +188,17 @@ def build_lp(fleet: FleetOnGrid, prices: PriceInputs, options: ScheduleOptions |
     row_lo.append(fleet.e_need_kwh[act])
     row_hi.append(np.full(n_active, np.inf))
     n_rows += n_active
+
+    # time-sharing rows: c_k / Cmax_k + d_k / Dmax_k <= 1 where the session may do both in the step (within a
+    # step it can charge at full power for part of it and discharge for the rest, not both at full at once)
+    ks = np.flatnonzero(has_d & (cmax > 0))
+    share_row = n_rows + np.arange(len(ks), dtype=np.int64)
+    rows_i += [share_row, share_row]
+    rows_j += [c_col[ks], d_col[ks]]
+    vals += [1.0 / cmax[ks], 1.0 / dmax[ks]]
+    row_lo.append(np.full(len(ks), -np.inf))
+    row_hi.append(np.ones(len(ks)))
+    n_rows += len(ks)
 
     extra: dict[str, np.ndarray] = {}
     limit_rows: dict[str, tuple[np.ndarray, np.ndarray]] = {}
