@@ -494,3 +494,25 @@ def test_subscription_never_below_one_block() -> None:
     assert result.amount("overage") == pytest.approx(0.0)
     totals = bill_totals(load.to_numpy()[None, :], index, tariff)
     assert totals[0] == pytest.approx(result.total)
+
+
+def test_monthly_charges_prorated_for_a_short_horizon() -> None:
+    """PG&E BEV-1, one week of August 2024 with a 26 kW peak: the cheapest subscription is 3 blocks (37.23 USD a
+    month; 2 blocks + 6 kW overage would be 24.82 + 14.88 = 39.70).  Charged in full by default; prorated it is
+    37.23 x 7/31 = 8.40677... USD."""
+    import pandas as pd
+
+    from vgi.model.tariff_library import get_tariff
+    from vgi.settle.bills import bill, bill_totals
+
+    tariff = get_tariff("us-pge-bev1")
+    index = pd.date_range("2024-08-05", periods=7 * 96, freq="15min", tz="America/Los_Angeles")
+    load = pd.Series(0.0, index=index)
+    load.iloc[100] = 26.0  # Tue 01:00-01:15, off-peak: 6.5 kWh x 0.18867 = 1.2263550
+    full = bill(load, tariff)
+    prorated = bill(load, tariff, prorate_monthly=True)
+    assert full.amount("subscription") == pytest.approx(37.23)
+    assert prorated.amount("subscription") == pytest.approx(37.23 * 7 / 31)
+    assert prorated.amount("energy") == pytest.approx(6.5 * 0.18867)
+    totals = bill_totals(np.vstack([load.to_numpy()]), index, tariff, prorate_monthly=True)
+    assert totals[0] == pytest.approx(prorated.total)

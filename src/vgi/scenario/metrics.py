@@ -29,7 +29,8 @@ horizon is named):
   (``driver_dr_payout_per_ev_year``: the horizon's payout x ``aggregator.events_per_year`` / events, or once
   when that is not given); ``driver_savings_per_ev_year`` = uncontrolled net cost - net cost.
 * ``site_charges``: what the tariffs bill beyond energy at the sites' meters (demand charges, subscriptions,
-  overage, consumption-tier adders; fixed charges excluded as they do not depend on charging).
+  overage, consumption-tier adders; fixed charges excluded as they do not depend on charging), over the horizon:
+  monthly demand charges and subscriptions prorated by the days of each month the horizon covers.
 * V2G: ``v2g_discharge_kwh`` = sum d_t dt (grid side), ``v2g_export_revenue`` = sum d_t sell_t dt.
 * ``aggregator_energy_cost`` (direct modes): the fleet's net energy at the aggregator's prices, sum_t
   (max(P_t, 0) buy_t - max(-P_t, 0) sell_t) dt: what the energy costs an aggregator that buys it

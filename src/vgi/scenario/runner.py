@@ -415,7 +415,11 @@ def _run_modes(inp: Inputs, progress: Progress | None) -> dict[str, ModeRun]:
 
 
 def _site_charges(inp: Inputs, run: ModeRun) -> float:
-    """Bill amounts beyond energy and fixed charges at the sites' meters (demand, subscription, tiers)."""
+    """Bill amounts beyond energy and fixed charges at the sites' meters (demand, subscription, tiers).
+
+    Monthly demand charges and subscriptions are prorated to the share of each month the horizon covers, so that a
+    one-week scenario carries a week's worth of them, not a whole month's.
+    """
     from vgi.settle.bills import bill_totals
 
     sch = run.schedule
@@ -438,6 +442,7 @@ def _site_charges(inp: Inputs, run: ModeRun) -> float:
             inp.export_spot,
             inp.scenario.tariffs.critical_peak_days,
             step_minutes=inp.grid.step_minutes,
+            prorate_monthly=True,
         )
         zero = bill_totals(
             np.zeros((1, len(idx))),
@@ -447,6 +452,7 @@ def _site_charges(inp: Inputs, run: ModeRun) -> float:
             inp.export_spot,
             inp.scenario.tariffs.critical_peak_days,
             step_minutes=inp.grid.step_minutes,
+            prorate_monthly=True,
         )
         energy = (
             np.clip(profiles, 0, None) @ inp.buy[k] - np.clip(-profiles, 0, None) @ inp.sell[k]

@@ -339,6 +339,21 @@ def _cheapest_blocks(
     return np.asarray(options[np.argmin(np.round(costs, 9), axis=1)])
 
 
+def _month_shares(
+    local: pd.DatetimeIndex, hours: np.ndarray, months: np.ndarray, prorate: bool
+) -> dict[int, float]:
+    """Share of each calendar month (key yyyymm) that monthly charges bill: 1, or the days covered when prorating."""
+    out: dict[int, float] = {}
+    for m in dict.fromkeys(months.tolist()):
+        sel = months == m
+        out[m] = min(1.0, _calendar_fraction(local[sel], hours[sel], "month")) if prorate else 1.0
+    return out
+
+
+def _share_tag(share: float) -> str:
+    return "" if share >= 1.0 - 1e-12 else f" (x {share:.4g} of the month)"
+
+
 def bill(
     load_kw: pd.Series,
     tariff: Tariff,
@@ -347,6 +362,7 @@ def bill(
     critical_peak_days: Iterable[dt.date] | None = None,
     subscribed_blocks: int | None = None,
     step_minutes: float | None = None,
+    prorate_monthly: bool = False,
 ) -> Bill:
     """The bill of a power profile (kW, positive import, negative export) under ``tariff``.
 
@@ -358,6 +374,9 @@ def bill(
         critical_peak_days: local dates of triggered critical peaks.
         subscribed_blocks: capacity-subscription blocks; default the cheapest for each month.
         step_minutes: length of the last step when the index has one row.
+        prorate_monthly: charge demand charges and subscriptions (with overage) in proportion to the share of
+            each calendar month the load covers (days covered / days in the month), as for a simulation horizon
+            shorter than a billing month; by default each month touched is charged in full, as a utility bills it.
 
     Returns:
         A :class:`Bill` in the tariff's currency.
@@ -421,6 +440,7 @@ def bill(
 
     months = _month_keys(local)
     month_list = list(dict.fromkeys(months.tolist()))
+    share = _month_shares(local, hours, months, prorate_monthly)
     imp_kw = np.clip(power, 0.0, None)
     for charge in tariff.demand_charges:
         demand = _interval_demand(imp_kw, local, hours, charge.interval_minutes)
@@ -430,8 +450,8 @@ def bill(
             if not sel.any():
                 continue
             peak = float(demand[sel].max())
-            lines.append(BillLine("demand", f"{charge.name} {m // 100}-{m % 100:02d}", peak, "kW",
-                                  charge.price_per_kw, peak * charge.price_per_kw))
+            lines.append(BillLine("demand", f"{charge.name} {m // 100}-{m % 100:02d}{_share_tag(share[m])}", peak,
+                                  "kW", charge.price_per_kw, peak * charge.price_per_kw * share[m]))
     if tariff.subscription is not None:
         sub = tariff.subscription
         demand = _interval_demand(imp_kw, local, hours, sub.interval_minutes)
@@ -443,12 +463,12 @@ def bill(
             else:
                 blocks_m = int(subscribed_blocks)
             over = max(0.0, peak - blocks_m * sub.block_kw)
-            tag = f"{m // 100}-{m % 100:02d}"
+            tag = f"{m // 100}-{m % 100:02d}{_share_tag(share[m])}"
             lines.append(BillLine("subscription", f"{blocks_m} x {sub.block_kw:g} kW {tag}", blocks_m,
-                                  "blocks", sub.price_per_block, blocks_m * sub.price_per_block))
+                                  "blocks", sub.price_per_block, blocks_m * sub.price_per_block * share[m]))
             if over > 1e-12:
                 lines.append(BillLine("overage", f"demand above subscription {tag}", over, "kW",
-                                      sub.overage_per_kw, over * sub.overage_per_kw))
+                                      sub.overage_per_kw, over * sub.overage_per_kw * share[m]))
     for fixed in tariff.fixed_charges:
         qty = 1.0 if fixed.per == "bill" else _calendar_fraction(local, hours, fixed.per)
         unit = {"day": "days", "month": "months", "bill": "bill"}[fixed.per]
@@ -468,11 +488,13 @@ def bill_totals(
     critical_peak_days: Iterable[dt.date] | None = None,
     subscribed_blocks: int | None = None,
     step_minutes: float | None = None,
+    prorate_monthly: bool = False,
 ) -> np.ndarray:
     """Bill totals of many profiles on one index at once: ``power_kw`` is (profiles x steps), kW.
 
-    Same rules as :func:`bill` (the cheapest subscription per month unless ``subscribed_blocks`` is given);
-    vectorised over profiles.  Returns one total per profile in the tariff's currency.
+    Same rules as :func:`bill` (the cheapest subscription per month unless ``subscribed_blocks`` is given, monthly
+    demand and subscription charges prorated when ``prorate_monthly``); vectorised over profiles.  Returns one
+    total per profile in the tariff's currency.
     """
     power0 = np.atleast_2d(np.asarray(power_kw, dtype=float))
     index = pd.DatetimeIndex(index)
@@ -498,6 +520,7 @@ def bill_totals(
         amount, _ = _tier_adders(imp_kwh, bucket, blocks, prices.period)
         total = total + amount.sum(axis=1)
     months = _month_keys(local)
+    share = _month_shares(local, hours, months, prorate_monthly)
     imp_kw = np.clip(power, 0.0, None)
     for charge in tariff.demand_charges:
         demand = _interval_demand(imp_kw, local, hours, charge.interval_minutes)
@@ -505,7 +528,7 @@ def bill_totals(
         for m in dict.fromkeys(months.tolist()):
             sel = ok & (months == m)
             if sel.any():
-                total = total + demand[:, sel].max(axis=1) * charge.price_per_kw
+                total = total + demand[:, sel].max(axis=1) * charge.price_per_kw * share[m]
     if tariff.subscription is not None:
         sub = tariff.subscription
         demand = _interval_demand(imp_kw, local, hours, sub.interval_minutes)
@@ -515,8 +538,9 @@ def bill_totals(
                 blocks_m = _cheapest_blocks(peak, sub.block_kw, sub.price_per_block, sub.overage_per_kw, sub.min_blocks)
             else:
                 blocks_m = np.full(len(peak), int(subscribed_blocks))
-            total = total + blocks_m * sub.price_per_block + sub.overage_per_kw * np.clip(
-                peak - blocks_m * sub.block_kw, 0.0, None
+            total = total + share[m] * (
+                blocks_m * sub.price_per_block
+                + sub.overage_per_kw * np.clip(peak - blocks_m * sub.block_kw, 0.0, None)
             )
     for fixed in tariff.fixed_charges:
         qty = 1.0 if fixed.per == "bill" else _calendar_fraction(local, hours, fixed.per)
