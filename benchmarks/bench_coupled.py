@@ -1,0 +1,133 @@
+"""Benchmark: the coupled decomposition (``coupled`` strategy, ``solver="decomposition"``) from 1,000 to 1,000,000
+sessions, against the direct LP where the LP can be solved.
+
+Run ``python benchmarks/bench_coupled.py`` (``--help`` for the options; ``--million`` adds 1,000,000 sessions).
+
+The tight instance: 96 quarter hours from noon to noon (Asia/Shanghai, so that evening home sessions stay inside the
+horizon), sessions from the generator (home 60 %, workplace 20 %, public AC 20 %; half of them consent to V2G),
+95 % efficiency each way, battery wear 0.02 CNY per battery kWh discharged, the Guangzhou residential EV tariff
+(exports paid 90 % of the import price), each session's need capped at what its window can deliver (so that the
+objective is the cost of energy, not a constant penalty), and one site import limit of ``--kappa`` kW per session,
+which binds in about 30 of the 96 steps.
+
+Each size runs in its own process (so that peak memory is that size's alone) and prints: N, seconds of the solve,
+peak resident memory of the process (and the size of the N x T schedule it returns, 2 x N x 96 x 8 bytes), the
+levels of the hierarchy (sessions:iterations:seconds), pricing rounds on the whole fleet, the certified gap, the
+steps where the limit binds, and as baselines the exact uncoupled price response of the same fleet and, up to
+``--lp-max`` sessions, the direct LP (HiGHS, ``--lp-time-limit``): its seconds, status, and the relative gap of the
+decomposition's schedule to the LP's optimum.  Timings are single runs on a shared 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+
+from vgi.model.generator import generate_sessions
+from vgi.model.tariff_library import get_tariff
+from vgi.model.timegrid import TimeGrid
+from vgi.schedule import exact
+from vgi.schedule.decompose import solve_coupled
+from vgi.schedule.options import ScheduleOptions
+from vgi.schedule.prices import PriceInputs, price_inputs
+from vgi.schedule.problem import FleetOnGrid
+
+MIX = {"home": 0.6, "workplace": 0.2, "public_ac": 0.2}
+WEAR = 0.02
+KAPPA = 1.35  # kW of site limit per session: binds in about 30 of 96 steps
+TIMEZONE = "Asia/Shanghai"
+
+
+def tight_instance(n: int, seed: int = 0) -> tuple[FleetOnGrid, PriceInputs]:
+    """The benchmark's fleet (one site) and prices (see the module docstring)."""
+    sessions = generate_sessions(n, MIX, seed=seed, start_day="2024-06-03", timezone=TIMEZONE, v2g_share=0.5)
+    sessions = sessions.with_columns(charge_efficiency=0.95, discharge_efficiency=0.95, site_id="site")
+    start = pd.Timestamp("2024-06-03 12:00", tz=TIMEZONE)
+    grid = TimeGrid(start, start + pd.Timedelta(days=1), 15, TIMEZONE)
+    fleet = FleetOnGrid.from_sessions(sessions, grid, "v2g")
+    fleet = dataclasses.replace(fleet, e_need_kwh=np.minimum(fleet.e_need_kwh, fleet.e_init_kwh + fleet.deliverable_kwh))
+    p = price_inputs(get_tariff("cn-guangzhou-residential-ev"), grid)
+    return fleet, PriceInputs(p.buy, 0.9 * p.buy, p.currency)
+
+
+def run_one(n: int, kappa: float, gap: float, lp_max: int, lp_time_limit: float, seed: int) -> dict[str, object]:
+    fleet, prices = tight_instance(n, seed)
+    options = ScheduleOptions(wear_cost_per_kwh=WEAR, site_limit_kw=kappa * n, gap_tolerance=gap)
+    out: dict[str, object] = {"n": n, "schedule_mb": 2 * n * fleet.n_steps * 8 / 2**20}
+    t0 = time.perf_counter()
+    base = exact.price_response(fleet, prices.buy, prices.sell, wear_cost_per_kwh=WEAR,
+                                aggregate_by=np.zeros(n, dtype=np.int64), n_aggregate=1)
+    out["price_s"] = time.perf_counter() - t0
+    out["uncoupled_peak_kw_per_ev"] = float((base.charge_kw - base.discharge_kw).max()) / n
+    t0 = time.perf_counter()
+    s = solve_coupled(fleet, prices, options)
+    out["seconds"] = time.perf_counter() - t0
+    st = s.stats
+    for key in ("objective", "lower_bound", "certified_gap", "iterations", "levels", "pricing_seconds",
+                "master_seconds", "recover_seconds", "n_binding_steps", "unmet_kwh", "limit_violation_kwh",
+                "decomposition_status"):
+        out[key] = st[key]
+    out["peak_kw_per_ev"] = float(st["peak_kw"]) / n
+    del s
+    if n <= lp_max:
+        from vgi.schedule.lp import solve_lp
+
+        t0 = time.perf_counter()
+        lp = solve_lp(fleet, prices, options.with_(time_limit_s=lp_time_limit))
+        out["lp_s"] = time.perf_counter() - t0
+        out["lp_status"] = lp.stats["status"]
+        lp_obj = float(lp.stats["objective"])
+        out["lp_objective"] = lp_obj
+        out["lp_gap"] = (float(out["objective"]) - lp_obj) / abs(lp_obj)  # type: ignore[arg-type]
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000,10000,100000", help="comma-separated session counts")
+    parser.add_argument("--million", action="store_true", help="add 1,000,000 sessions")
+    parser.add_argument("--kappa", type=float, default=KAPPA, help="site limit, kW per session")
+    parser.add_argument("--gap", type=float, default=1e-3, help="relative gap to certify")
+    parser.add_argument("--lp-max", type=int, default=10_000, help="largest N also solved as one LP")
+    parser.add_argument("--lp-time-limit", type=float, default=300.0, help="seconds for the LP")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # child process: one size, JSON out
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(run_one(args.one, args.kappa, args.gap, args.lp_max, args.lp_time_limit, args.seed)))
+        return
+    sizes = [int(x) for x in args.sizes.split(",") if x]
+    if args.million and 1_000_000 not in sizes:
+        sizes.append(1_000_000)
+    print(f"coupled decomposition, tight instance, site limit {args.kappa} kW/session, certified gap {args.gap:g}")
+    header = (f"{'N':>9} {'seconds':>8} {'peak MB':>8} {'sched MB':>8} {'iter':>4} {'cert gap':>9} {'bind':>4} "
+              f"{'price s':>7} {'LP s':>7} {'LP gap':>9}  levels (sessions:iterations:seconds)")
+    print(header)
+    for n in sizes:
+        cmd = [sys.executable, __file__, "--one", str(n), "--kappa", str(args.kappa), "--gap", str(args.gap),
+               "--lp-max", str(args.lp_max), "--lp-time-limit", str(args.lp_time_limit), "--seed", str(args.seed)]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            print(f"{n:>9} failed: {done.stderr.strip().splitlines()[-1] if done.stderr else done.returncode}")
+            continue
+        r = json.loads(done.stdout.strip().splitlines()[-1])
+        lp_s = f"{r['lp_s']:7.1f}" if "lp_s" in r else f"{'-':>7}"
+        lp_gap = f"{r['lp_gap']:9.1e}" if "lp_gap" in r else f"{'-':>9}"
+        if "lp_status" in r and r["lp_status"] != "Optimal":
+            lp_gap += f" ({r['lp_status']})"
+        print(f"{r['n']:>9} {r['seconds']:8.2f} {r['peak_rss_mb']:8.0f} {r['schedule_mb']:8.0f} "
+              f"{r['iterations']:>4} {r['certified_gap']:9.1e} {r['n_binding_steps']:>4} {r['price_s']:7.2f} "
+              f"{lp_s} {lp_gap}  {r['levels']}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,428 @@
+"""Rolling-horizon (online) scheduling: sessions become known when they arrive, the plan is recomputed as time
+goes on, and only the current step is ever committed.
+
+At the start of each step ``t`` the scheduler knows the cars plugged in at ``t`` (a car arriving during step ``t`` is
+known at ``t``; the charge point reacts within the step), each car's battery energy now, and for each car its
+departure and energy need *as declared or forecast*:
+
+* ``declared``: the driver's declared departure and energy, taken as true (a truthful driver);
+* ``noisy``: the driver's declaration with errors: departure shifted by a normal draw (``departure_noise_hours``,
+  standard deviation) and energy scaled by ``1 + N(0, energy_noise)``, seeded;
+* ``hourly_mean``: no declaration; a history (another fleet on the same step length, by default this fleet itself,
+  i.e. an in-sample history) gives the mean plug-in time and energy of sessions by local arrival hour.
+
+A car still plugged in after its forecast departure is assumed to leave at the end of the current step; a car that
+leaves before its forecast simply stops (its plan for later steps is dropped).  The plan covers ``[t, end of the
+grid)`` for the known cars only, with the inner strategy: ``price`` (each car alone, exact) or ``coupled`` (the
+fleet's limits, peak, target and event over what is known, with the peak already reached carried as a floor).  The
+scheduler re-plans every ``replan_every`` steps and whenever a car arrives; between re-plans cars follow the last
+plan.  What is committed is clipped to the car's true plug-in share of the step (a forecast departure later than the
+true one can only lose power, never break a limit of the car).
+
+**Regret** is the online schedule's objective (with the true needs) minus the offline optimum of the same inner
+strategy with full knowledge.  The online schedule is feasible for the offline problem, so the regret is never
+negative where the offline problem is solved exactly (``price``, or ``coupled`` by the LP); with the decomposition it
+is reported against both the offline schedule and its certified lower bound.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from vgi.errors import VgiError
+from vgi.model.timegrid import TimeGrid
+from vgi.schedule import decompose, exact
+from vgi.schedule.options import DrEvent, ScheduleOptions, default_unmet_penalty, site_limit_arrays
+from vgi.schedule.prices import PriceInputs
+from vgi.schedule.problem import FleetOnGrid, Schedule
+
+__all__ = ["Forecast", "OnlineResult", "forecast_departures", "online_strategy", "solve_online"]
+
+Forecast = Literal["declared", "noisy", "hourly_mean"]
+Inner = Literal["auto", "price", "coupled"]
+
+
+@dataclass(frozen=True)
+class _Forecast:
+    """What the planner believes of each session: departure position (in steps) and need (battery kWh)."""
+
+    departure_pos: np.ndarray  # (N,) steps from the grid start, fractional
+    need_kwh: np.ndarray  # (N,)
+
+
+def _positions(fleet: FleetOnGrid) -> tuple[np.ndarray, np.ndarray]:
+    """Arrival and departure positions in steps from the grid's start (fractional; from the window and its
+    first/last fractions)."""
+    has = fleet.stop > fleet.start
+    arrival = np.where(has, fleet.start + 1.0 - fleet.first_fraction, fleet.start.astype(float))
+    # a one-step window knows only its share of the step: it is placed at the end of the step
+    one = fleet.stop - fleet.start == 1
+    departure = np.where(one, fleet.start + 1.0, fleet.stop - 1.0 + fleet.last_fraction)
+    departure = np.where(has, departure, arrival)
+    return arrival, departure
+
+
+def forecast_departures(
+    fleet: FleetOnGrid,
+    forecast: Forecast = "declared",
+    *,
+    departure_noise_hours: float = 1.0,
+    energy_noise: float = 0.2,
+    seed: int = 0,
+    history: FleetOnGrid | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Forecast departure position (steps from the grid's start, fractional) and need (battery kWh) per session.
+
+    See the module docstring for the three forecasts.  Forecast departures are at least a minute after arrival
+    and never after the grid's end; forecast needs are at least the energy at arrival.
+    """
+    arrival, departure = _positions(fleet)
+    need = fleet.e_need_kwh.copy()
+    steps_per_hour = 1.0 / fleet.step_hours
+    if forecast == "declared":
+        pass
+    elif forecast == "noisy":
+        rng = np.random.default_rng(seed)
+        departure = departure + rng.normal(0.0, departure_noise_hours, len(fleet)) * steps_per_hour
+        wanted = fleet.e_need_kwh - fleet.e_init_kwh
+        need = fleet.e_init_kwh + np.maximum(wanted * (1.0 + rng.normal(0.0, energy_noise, len(fleet))), 0.0)
+    elif forecast == "hourly_mean":
+        hist = fleet if history is None else history
+        if abs(hist.step_hours - fleet.step_hours) > 1e-12:
+            raise VgiError("the history's time step differs from the fleet's")
+        h_arr, h_dep = _positions(hist)
+        h_hour = _arrival_hour(hist)
+        dwell_h = (h_dep - h_arr) * hist.step_hours
+        energy = hist.e_need_kwh - hist.e_init_kwh
+        counts = np.bincount(h_hour, minlength=24).astype(float)
+        if counts.sum() == 0:
+            raise VgiError("the history for the hourly-mean forecast has no sessions")
+        mean_dwell = np.bincount(h_hour, dwell_h, minlength=24) / np.maximum(counts, 1.0)
+        mean_energy = np.bincount(h_hour, energy, minlength=24) / np.maximum(counts, 1.0)
+        # hours without history fall back to the overall mean
+        mean_dwell = np.where(counts > 0, mean_dwell, dwell_h.mean())
+        mean_energy = np.where(counts > 0, mean_energy, energy.mean())
+        hour = _arrival_hour(fleet)
+        departure = arrival + mean_dwell[hour] * steps_per_hour
+        need = fleet.e_init_kwh + np.maximum(mean_energy[hour], 0.0)
+    else:
+        raise VgiError(f"unknown forecast '{forecast}' (declared, noisy or hourly_mean)")
+    minute = 1.0 / (60.0 * fleet.step_hours)
+    departure = np.clip(departure, arrival + minute, float(fleet.n_steps))
+    need = np.maximum(need, fleet.e_init_kwh)
+    return departure, need
+
+
+def _arrival_hour(fleet: FleetOnGrid) -> np.ndarray:
+    """Local hour of each session's first step (0-23)."""
+    index = fleet.grid.local_index
+    hours = np.asarray(index.hour, dtype=np.int64)
+    step = np.clip(fleet.start, 0, max(fleet.n_steps - 1, 0))
+    return hours[step] if len(hours) else np.zeros(len(fleet), dtype=np.int64)
+
+
+@dataclass
+class OnlineResult:
+    """Figures of an online run (also in :attr:`Schedule.stats`)."""
+
+    objective: float = 0.0
+    offline_objective: float = float("nan")
+    offline_lower_bound: float = float("nan")
+    regret: float = float("nan")
+    n_replans: int = 0
+    plan_seconds: float = 0.0
+
+
+def _sub_fleet(
+    fleet: FleetOnGrid,
+    rows: np.ndarray,
+    t: int,
+    e_now: np.ndarray,
+    dep_pos: np.ndarray,
+    need: np.ndarray,
+    grid: TimeGrid,
+) -> FleetOnGrid:
+    """The sessions ``rows`` (plugged in at step ``t``) as the planner sees them on the grid from ``t``."""
+    sub = decompose.subset_fleet(fleet, rows)
+    start = sub.start
+    first_now = np.where(start == t, sub.first_fraction, 1.0)
+    # the planner's departure: the forecast; one already past (the car is still here) becomes the end of this step
+    dep = np.where(dep_pos[rows] > t, dep_pos[rows], t + 1.0) - t
+    stop = np.maximum(np.ceil(dep - 1e-9).astype(np.int64), 1)
+    last = np.clip(dep - (stop - 1), 1e-9, 1.0)
+    one = stop == 1
+    # one step left: the share of it plugged in runs from the arrival (or the step's start) to the departure
+    entered = np.where(start == t, 1.0 - sub.first_fraction, 0.0)
+    share = np.clip(dep - entered, 1e-9, 1.0)
+    first = np.where(one, share, first_now)
+    last = np.where(one, share, last)
+    return dataclasses.replace(
+        sub,
+        grid=grid,
+        start=np.zeros(len(rows), dtype=np.int64),
+        stop=stop,
+        first_fraction=first,
+        last_fraction=last,
+        e_init_kwh=e_now[rows].copy(),
+        e_need_kwh=need[rows].copy(),
+    )
+
+
+def _sub_options(options: ScheduleOptions, fleet: FleetOnGrid, sub: FleetOnGrid, t: int) -> ScheduleOptions:
+    """The options for the horizon from step ``t``: arrays sliced, the event shifted, limits of absent sites kept
+    out."""
+
+    def cut(value: Any) -> Any:
+        if value is None:
+            return None
+        arr = np.asarray(value, dtype=float)
+        return arr if arr.ndim == 0 else arr[t:]
+
+    site_limit: Any = None
+    if options.site_limit_kw is not None:
+        limits = site_limit_arrays(fleet, options.site_limit_kw)
+        present = {str(s) for s in sub.site_id}
+        site_limit = {site: arr[t:] for site, arr in limits.items() if site in present} or None
+    event = None
+    if options.dr_event is not None:
+        ev = options.dr_event if isinstance(options.dr_event, DrEvent) else DrEvent(*options.dr_event)
+        start, stop = max(int(ev.start_step) - t, 0), int(ev.stop_step) - t
+        if stop > 0:
+            base = np.broadcast_to(np.asarray(ev.baseline_kw, dtype=float), (fleet.n_steps,))[t:]
+            event = DrEvent(start, stop, ev.reduction_kw, base, ev.shortfall_penalty_per_kwh)
+    return options.with_(
+        site_limit_kw=site_limit,
+        fleet_import_limit_kw=cut(options.fleet_import_limit_kw),
+        fleet_export_limit_kw=cut(options.fleet_export_limit_kw),
+        target_kw=cut(options.target_kw),
+        dr_event=event,
+    )
+
+
+def _true_share(fleet: FleetOnGrid, rows: np.ndarray, t: int) -> np.ndarray:
+    """Share of step ``t`` each session ``rows`` is truly plugged in."""
+    start, stop = fleet.start[rows], fleet.stop[rows]
+    share = np.where((start <= t) & (t < stop), 1.0, 0.0)
+    share = np.where((t == stop - 1) & (stop - start >= 2), fleet.last_fraction[rows], share)
+    return np.where((t == start) & (stop > start), fleet.first_fraction[rows], share)
+
+
+def solve_online(
+    fleet: FleetOnGrid,
+    prices: PriceInputs,
+    options: ScheduleOptions | None = None,
+    *,
+    inner: Inner = "auto",
+    forecast: Forecast = "declared",
+    replan_every: int = 1,
+    departure_noise_hours: float = 1.0,
+    energy_noise: float = 0.2,
+    seed: int = 0,
+    history: FleetOnGrid | None = None,
+    compute_regret: bool = True,
+) -> Schedule:
+    """Schedule ``fleet`` step by step, knowing each session only from its arrival (see the module docstring).
+
+    Args:
+        fleet: the sessions as they truly happen.
+        prices: import / export prices per step of the fleet's grid.
+        options: as for the other strategies; coupled terms are honoured by the ``coupled`` inner strategy.
+        inner: ``price``, ``coupled`` or ``auto`` (coupled when an option ties sessions together).
+        forecast: ``declared``, ``noisy`` or ``hourly_mean``.
+        replan_every: steps between re-plans (a re-plan also happens whenever a car arrives).
+        departure_noise_hours, energy_noise, seed: the ``noisy`` forecast's errors.
+        history: sessions the ``hourly_mean`` forecast learns from (default: this fleet).
+        compute_regret: also solve the offline problem and report ``regret``.
+
+    Returns:
+        a :class:`Schedule` (strategy ``online``) with ``stats``: ``objective`` (with the true needs),
+        ``offline_objective``, ``regret`` (and ``relative_regret``), ``offline_lower_bound`` and
+        ``regret_vs_bound`` where the offline solve is a decomposition, ``n_replans``, ``plan_seconds``.
+    """
+    options = options or ScheduleOptions()
+    prices.check_grid(fleet.grid)
+    if replan_every < 1:
+        raise VgiError(f"replan_every must be at least 1, got {replan_every}")
+    t0 = time.perf_counter()
+    if inner == "auto":
+        inner = "coupled" if options.is_coupled else "price"
+    if inner not in ("price", "coupled"):
+        raise VgiError(f"unknown inner strategy '{inner}' for online (price or coupled)")
+    # penalties fixed on the whole horizon, so that every re-plan prices unmet energy and limits the same
+    pen = (
+        default_unmet_penalty(prices, fleet)
+        if options.unmet_penalty_per_kwh is None
+        else float(options.unmet_penalty_per_kwh)
+    )
+    limit_pen = 1000.0 * pen if options.limit_penalty_per_kw is None else float(options.limit_penalty_per_kw)
+    options = options.with_(unmet_penalty_per_kwh=pen, limit_penalty_per_kw=limit_pen)
+    n, T, dt = len(fleet), fleet.n_steps, fleet.step_hours
+    dep_pos, need = forecast_departures(
+        fleet,
+        forecast,
+        departure_noise_hours=departure_noise_hours,
+        energy_noise=energy_noise,
+        seed=seed,
+        history=history,
+    )
+    can_discharge = bool((fleet.max_discharge_kw > 0).any())
+    charge = np.zeros((n, T))
+    discharge = np.zeros((n, T)) if can_discharge else None
+    e_now = fleet.e_init_kwh.astype(float).copy()
+    step = pd.Timedelta(minutes=fleet.grid.step_minutes)
+    res = OnlineResult()
+    plan_rows = np.zeros(0, dtype=np.int64)
+    plan_c = np.zeros((0, 0))
+    plan_d = np.zeros((0, 0))
+    plan_t = 0
+    fleet_net = np.zeros(T)
+    for t in range(T):
+        present = np.flatnonzero((fleet.start <= t) & (t < fleet.stop))
+        arrived = bool(np.any(fleet.start[present] == t))
+        if len(present) and (arrived or (t - plan_t) % replan_every == 0 or plan_c.shape[1] <= t - plan_t):
+            tp = time.perf_counter()
+            grid = TimeGrid(fleet.grid.start + t * step, fleet.grid.end, fleet.grid.step_minutes, fleet.grid.timezone)
+            sub = _sub_fleet(fleet, present, t, e_now, dep_pos, need, grid)
+            sub_prices = PriceInputs(prices.buy[t:], prices.sell[t:], prices.currency)
+            plan_c, plan_d = _plan(sub, sub_prices, options, fleet, t, inner, float(fleet_net[:t].max(initial=0.0)))
+            plan_rows, plan_t = present, t
+            res.n_replans += 1
+            res.plan_seconds += time.perf_counter() - tp
+        if not len(present):
+            continue
+        # commit step t: the plan's column for t, for the cars still here, clipped to their true share of the step
+        pos = np.searchsorted(plan_rows, present)
+        in_plan = (pos < len(plan_rows)) & (plan_rows[np.minimum(pos, len(plan_rows) - 1)] == present)
+        rows = present[in_plan]
+        k = t - plan_t
+        c = plan_c[pos[in_plan], k]
+        d = plan_d[pos[in_plan], k] if plan_d.size else np.zeros(len(rows))
+        share = _true_share(fleet, rows, t)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            c_cap = fleet.max_charge_kw[rows] * share
+            d_cap = fleet.max_discharge_kw[rows] * share
+            scale = np.minimum(
+                1.0, np.minimum(np.where(c > c_cap, c_cap / c, 1.0), np.where(d > d_cap, d_cap / d, 1.0))
+            )
+        c, d = c * scale, d * scale
+        # never past the battery's bounds (float residue of the plan)
+        gain = (c * fleet.charge_efficiency[rows] - d / fleet.discharge_efficiency[rows]) * dt
+        e_next = np.clip(e_now[rows] + gain, fleet.e_floor_kwh[rows], np.maximum(fleet.e_max_kwh[rows], e_now[rows]))
+        fix = np.abs(e_next - (e_now[rows] + gain)) > 1e-12
+        if fix.any():
+            s = np.clip((e_next[fix] - e_now[rows][fix]) / np.where(gain[fix] == 0, 1.0, gain[fix]), 0.0, 1.0)
+            c[fix] *= s
+            d[fix] *= s
+            gain[fix] *= s
+        e_now[rows] += gain
+        charge[rows, t] = c
+        if discharge is not None:
+            discharge[rows, t] = d
+        fleet_net[t] = c.sum() - d.sum()
+    coupled = inner == "coupled"
+    terms = decompose.coupled_objective(fleet, prices, options, charge, discharge)
+    res.objective = float(terms["objective"] if coupled else terms["cost"] + terms["wear_cost"] + terms["unmet_cost"])
+    stats: dict[str, float | int | str] = {
+        "objective": res.objective,
+        "cost": float(terms["cost"] + terms["wear_cost"]),
+        "inner": inner,
+        "forecast": forecast,
+        "replan_every": replan_every,
+        "n_replans": res.n_replans,
+        "plan_seconds": res.plan_seconds,
+        "unmet_penalty_per_kwh": pen,
+        "limit_violation_kwh": float(terms["limit_violation_kwh"]),
+        "status": "done",
+    }
+    if compute_regret:
+        offline = _offline(fleet, prices, options, inner)
+        off_terms = decompose.coupled_objective(fleet, prices, options, offline.charge_kw, offline.discharge_kw)
+        res.offline_objective = float(
+            off_terms["objective"] if coupled else off_terms["cost"] + off_terms["wear_cost"] + off_terms["unmet_cost"]
+        )
+        res.regret = res.objective - res.offline_objective
+        stats["offline_objective"] = res.offline_objective
+        stats["regret"] = res.regret
+        stats["relative_regret"] = res.regret / max(abs(res.offline_objective), 1e-9)
+        if "lower_bound" in offline.stats:
+            res.offline_lower_bound = float(offline.stats["lower_bound"])
+            stats["offline_lower_bound"] = res.offline_lower_bound
+            stats["regret_vs_bound"] = res.objective - res.offline_lower_bound
+    unmet = terms["unmet_kwh"]
+    stats["unmet_kwh"] = float(unmet.sum())
+    stats["n_short_sessions"] = int((unmet > 1e-6).sum())
+    stats["solve_seconds"] = time.perf_counter() - t0
+    details = {
+        "net_kw": terms["net_kw"],
+        "limit_violation_kw": terms["limit_violation_kw"],
+        "binding_steps": terms["binding_steps"],
+    }
+    return Schedule(fleet, "online", charge, discharge, unmet, stats, details)
+
+
+def _plan(
+    sub: FleetOnGrid,
+    prices: PriceInputs,
+    options: ScheduleOptions,
+    fleet: FleetOnGrid,
+    t: int,
+    inner: str,
+    peak_so_far_kw: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Charge and discharge plans (n_known x steps left) of the known sessions."""
+    if inner == "price":
+        r = exact.price_response(
+            sub,
+            prices.buy,
+            prices.sell,
+            wear_cost_per_kwh=options.wear_cost_per_kwh,
+            unmet_penalty_per_kwh=options.unmet_penalty_per_kwh,
+        )
+        d = r.discharge_kw if r.discharge_kw is not None else np.zeros((0, 0))
+        return r.charge_kw, d
+    sub_opts = _sub_options(options, fleet, sub, t)
+    peak_weight = float(options.minimise_peak) + float(options.demand_charge_per_kw)
+    if peak_weight > 0 and peak_so_far_kw > 0:
+        # the peak already reached is sunk: plan with it as a floor (only the decomposition takes one)
+        s = decompose.solve_coupled(sub, prices, sub_opts, peak_floor_kw=peak_so_far_kw)
+    else:
+        from vgi.schedule import api
+
+        s = api.schedule(sub, "coupled", prices, sub_opts)
+    d = s.discharge_kw if s.discharge_kw is not None else np.zeros((0, 0))
+    return s.charge_kw, d
+
+
+def _offline(fleet: FleetOnGrid, prices: PriceInputs, options: ScheduleOptions, inner: str) -> Schedule:
+    """The offline optimum of the inner strategy, with full knowledge."""
+    from vgi.schedule import api
+
+    return api.schedule(fleet, inner, prices, options)
+
+
+def online_strategy(fleet: FleetOnGrid, prices: PriceInputs, options: ScheduleOptions) -> Schedule:
+    """The ``online`` strategy: :func:`solve_online` with the declared departures and needs, re-planning every
+    step (options ``online_forecast``, ``online_replan_every``, ``online_inner``, where the options carry them)."""
+    return solve_online(
+        fleet,
+        prices,
+        options,
+        inner=getattr(options, "online_inner", "auto"),
+        forecast=getattr(options, "online_forecast", "declared"),
+        replan_every=int(getattr(options, "online_replan_every", 1)),
+    )
+
+
+def _register() -> None:
+    from vgi.schedule import api
+
+    api.register_strategy("online", online_strategy, replace_existing=True)
+
+
+_register()

@@ -1,0 +1,119 @@
+"""Rolling horizon: never better than the offline optimum, as good as it when drivers declare truthfully and each
+car plans alone, feasible for every car whatever the forecast."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from test_schedule_coupled import check_feasible
+from test_schedule_exact import fleet_from_rows, random_fleet, random_prices
+from vgi.errors import VgiError
+from vgi.schedule import api
+from vgi.schedule.online import forecast_departures, solve_online
+from vgi.schedule.options import ScheduleOptions
+from vgi.schedule.prices import PriceInputs
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    n=st.integers(1, 8),
+    n_steps=st.integers(1, 12),
+    forecast=st.sampled_from(["declared", "noisy", "hourly_mean"]),
+    replan_every=st.integers(1, 4),
+    mode=st.sampled_from(["v1g", "v2g"]),
+)
+def test_regret_is_never_negative_and_every_car_keeps_its_limits(
+    seed: int, n: int, n_steps: int, forecast: str, replan_every: int, mode: str
+) -> None:
+    rng = np.random.default_rng(seed)
+    fleet = random_fleet(rng, n, n_steps, step_minutes=int(rng.choice([15, 30, 60])), mode=mode)
+    buy, sell = random_prices(rng, n_steps, int(rng.integers(0, 6)))
+    out = solve_online(
+        fleet, PriceInputs(buy, sell), ScheduleOptions(wear_cost_per_kwh=0.05), inner="price",
+        forecast=forecast,  # type: ignore[arg-type]
+        replan_every=replan_every, seed=seed,
+    )
+    scale = max(1.0, abs(float(out.stats["offline_objective"])))
+    assert out.stats["regret"] >= -1e-9 * scale
+    check_feasible(fleet, out.charge_kw, out.discharge_kw)
+    if forecast == "declared" and replan_every == 1:
+        # each car alone, told the truth: the plan made at arrival is the offline optimum
+        assert out.stats["regret"] <= 1e-7 * scale
+
+
+def test_truthful_declarations_meet_every_feasible_need() -> None:
+    rng = np.random.default_rng(4)
+    fleet = random_fleet(rng, 40, 24, step_minutes=60, mode="v2g")
+    buy, sell = random_prices(rng, 24, 3)
+    out = solve_online(fleet, PriceInputs(buy, sell), ScheduleOptions(wear_cost_per_kwh=0.02), inner="price")
+    # what is left unmet is exactly what no schedule could deliver
+    np.testing.assert_allclose(out.unmet_kwh, fleet.shortfall_kwh, atol=1e-6)
+    assert out.stats["regret"] == pytest.approx(0.0, abs=1e-7 * abs(out.stats["offline_objective"]))
+    assert out.stats["n_replans"] >= 1
+
+
+def test_hand_worked_late_arrival_cannot_use_the_early_cheap_hour() -> None:
+    # site limit 10 kW.  Car A (10 kW, 10 kWh) is there for hours 0-2, car B (10 kW, 10 kWh) arrives at hour 1.
+    # Prices 1, 1, 3.  Offline: A charges in hour 0, B in hour 1: cost 20.  Online (A does not know B is coming):
+    # A's plan is indifferent between hours 0 and 1 and the tie goes to hour 0, so online also costs 20.  Make
+    # hour 1 a little cheaper (0.9) and A waits for it: B then finds hour 1 taken and pays 3 in hour 2:
+    # online 9 + 30 = 39, offline A@0 (10) + B@1 (9) = 19: regret 20.
+    car = {"battery_kwh": 50, "initial_soc": 0.2, "max_charge_kw": 10, "charge_efficiency": 1,
+           "discharge_efficiency": 1, "energy_kwh": 10}
+    fleet = fleet_from_rows([{"arr": 0, "dep": 3, **car}, {"arr": 1, "dep": 3, **car}], 3, mode="v1g")
+    prices = PriceInputs(np.array([1.0, 0.9, 3.0]), np.zeros(3))
+    options = ScheduleOptions(site_limit_kw=10.0)
+    out = solve_online(fleet, prices, options, inner="coupled")
+    assert out.stats["offline_objective"] == pytest.approx(19.0)
+    assert out.stats["objective"] == pytest.approx(39.0)
+    assert out.stats["regret"] == pytest.approx(20.0)
+    assert out.stats["limit_violation_kwh"] == pytest.approx(0.0, abs=1e-9)
+    np.testing.assert_allclose(out.aggregate_kw, [0.0, 10.0, 10.0], atol=1e-7)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(1, 6), n_steps=st.integers(2, 8),
+       peak=st.sampled_from([0.0, 0.5]))
+def test_coupled_online_keeps_the_site_limit_and_regret_is_not_negative(
+    seed: int, n: int, n_steps: int, peak: float
+) -> None:
+    rng = np.random.default_rng(seed)
+    fleet = random_fleet(rng, n, n_steps, step_minutes=60, mode="v2g")
+    buy, sell = random_prices(rng, n_steps, 1)
+    top = max(float(fleet.charge_limit_kw().sum(axis=0).max(initial=0.0)), 1.0)
+    options = ScheduleOptions(site_limit_kw=0.4 * top, minimise_peak=peak, wear_cost_per_kwh=0.05)
+    out = solve_online(fleet, PriceInputs(buy, sell), options, inner="coupled")
+    scale = max(1.0, abs(float(out.stats["offline_objective"])))
+    assert out.stats["regret"] >= -1e-7 * scale
+    assert out.stats["limit_violation_kwh"] <= 1e-7 * top
+    check_feasible(fleet, out.charge_kw, out.discharge_kw)
+
+
+def test_forecasts_and_the_strategy_registry() -> None:
+    rng = np.random.default_rng(9)
+    fleet = random_fleet(rng, 50, 24, step_minutes=60, mode="v2g")
+    buy, sell = random_prices(rng, 24, 2)
+    prices = PriceInputs(buy, sell)
+    dep, need = forecast_departures(fleet, "declared")
+    has = fleet.stop > fleet.start
+    assert (np.ceil(dep[has] - 1e-9) == fleet.stop[has]).all()
+    np.testing.assert_allclose(need, np.maximum(fleet.e_need_kwh, fleet.e_init_kwh))
+    noisy = forecast_departures(fleet, "noisy", seed=1)
+    assert np.array_equal(noisy[0], forecast_departures(fleet, "noisy", seed=1)[0])
+    assert not np.allclose(noisy[0], dep)
+    hourly, _ = forecast_departures(fleet, "hourly_mean", history=fleet)
+    assert (hourly <= fleet.n_steps).all()
+    with pytest.raises(VgiError):
+        forecast_departures(fleet, "crystal_ball")  # type: ignore[arg-type]
+    assert "online" in api.strategies()
+    out = api.schedule(fleet, "online", prices, ScheduleOptions())
+    assert out.strategy == "online"
+    assert out.stats["regret"] >= -1e-9 * max(1.0, abs(out.stats["offline_objective"]))
+    worse = solve_online(fleet, prices, ScheduleOptions(), forecast="noisy", energy_noise=0.5, seed=3)
+    assert worse.stats["regret"] >= out.stats["regret"] - 1e-9 * abs(out.stats["offline_objective"])
+    with pytest.raises(VgiError):
+        solve_online(fleet, prices, ScheduleOptions(), replan_every=0)
