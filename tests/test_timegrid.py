@@ -74,5 +74,5 @@ def test_series_csv_needs_offsets(tmp_path) -> None:  # type: ignore[no-untyped-
     assert series.tolist() == [1.5, 2.0] and str(series.index.tz) == "UTC"
     bad = tmp_path / "naive.csv"
     bad.write_text("timestamp,price\n2024-06-01T00:00+08:00,1.5\n2024-06-01 01:00,2\n")
-    with pytest.raises(VgiError, match="row 2, field 'timestamp'.*no UTC offset"):
+    with pytest.raises(VgiError, match=r"row 2, field 'timestamp'.*no UTC offset"):
         read_series_csv(bad)
