@@ -10,8 +10,10 @@ Methods (each with its source; ``docs/demand-response.md`` works an example of e
 
   - ``x`` of the ``y`` most recent similar non-event days in ``lookback_days`` (``select="recent"``): CAISO's
     Customer Load Baseline, 10-in-10 on working days (4-in-4 on weekends and holidays), 45-day lookback, with a
-    *load point adjustment*: the ratio of the actual load to the baseline in the three hours ending one hour before
-    the event, capped at +/-20 % (CAISO tariff 4.13.4, BPM for Metering) — :func:`caiso_10_in_10`;
+    *load point adjustment*: the ratio of the actual load to the baseline in the three hours before the hour that
+    precedes the event (hours -4 to -2: a one-hour buffer before the start), capped at +/-20 %; with fewer than 10
+    eligible weekdays at least 5 are used (CAISO tariff 4.13.4, BPM for Demand Response / Metering, performance
+    evaluation methodologies) — :func:`caiso_10_in_10`;
   - the ``x`` highest (by average load over the event window) of the ``y`` most recent: PJM's "high 4 of 5" customer
     baseline with a symmetric additive adjustment from the three hours ending one hour before the event (PJM Manual
     11, section 10) — :func:`high_4_of_5`;
@@ -349,8 +351,17 @@ def caiso_10_in_10(
     adjustment_cap: float = 0.2,
     timezone: str | None = None,
 ) -> BaselineResult:
-    """CAISO Customer Load Baseline: 10-in-10 (working days) or 4-in-4 (non-working days) in a 45-day lookback,
-    with a load point adjustment (ratio, three hours ending one hour before the event) capped at +/-20 %."""
+    """CAISO Customer Load Baseline (CAISO tariff section 4.13.4; BPM for Demand Response, performance evaluation
+    methodologies; the rule as summarised in CAISO's Baseline Accuracy Work Group material):
+
+    * weekday event (Monday-Friday, not a holiday): the average, hour by hour (step by step), of the **10 most
+      recent** weekdays that are neither holidays nor event days (``exclude_days``) within the **45 days** before
+      the event day; when fewer than 10 exist, those available are used, **at least 5** (fewer is an error);
+    * weekend or holiday event: the **4 most recent** weekend days or holidays, same lookback (4 required);
+    * **load point adjustment**, multiplicative: ``LPA = mean(actual) / mean(baseline)`` over the three hours
+      before the hour preceding the event (minutes -240 to -60 from the start: a one-hour buffer), clipped to
+      ``[1 - cap, 1 + cap]`` with ``cap`` = 0.2; the baseline of every event step is multiplied by it.
+    """
     history, _ = check_history(history_kw)
     tz = timezone or str(pd.DatetimeIndex(history.index).tz)
     event_day = pd.Timestamp(start).tz_convert(tz).date()
@@ -359,7 +370,8 @@ def caiso_10_in_10(
     return day_matching(
         history, start, end, x=n, y=n, lookback_days=45, select="recent", same_day_type=True,
         adjustment="multiplicative", adjustment_cap=adjustment_cap, adjustment_window_minutes=(-240.0, -60.0),
-        exclude_days=exclude_days, holidays=holidays, timezone=tz, method=f"CAISO {n}-in-{n}",
+        exclude_days=exclude_days, holidays=holidays, timezone=tz, min_days=5 if working else 4,
+        method=f"CAISO {n}-in-{n}",
     )
 
 
@@ -559,7 +571,8 @@ def baseline_for(
     assert isinstance(spec_, BaselineSpec)
     if chosen == "caiso":
         assert history_kw is not None
-        return caiso_10_in_10(history_kw, start, end, holidays=hol, exclude_days=exclude_days)
+        cap = 0.2 if spec_.adjustment_cap is None else spec_.adjustment_cap
+        return caiso_10_in_10(history_kw, start, end, holidays=hol, exclude_days=exclude_days, adjustment_cap=cap)
     if chosen == "high_4_of_5":
         assert history_kw is not None
         return high_4_of_5(history_kw, start, end, holidays=hol, exclude_days=exclude_days)

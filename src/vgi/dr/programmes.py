@@ -53,7 +53,8 @@ Service = Literal[
 ]
 Direction = Literal["down", "up", "both"]
 BaselineMethod = Literal[
-    "x_of_y", "high_x_of_y", "similar_days", "declared", "meter_before_after", "ev_counterfactual", "none"
+    "x_of_y", "high_x_of_y", "caiso", "high_4_of_5", "similar_days", "declared", "meter_before_after",
+    "ev_counterfactual", "none",
 ]
 
 
@@ -204,7 +205,10 @@ class BaselineSpec(_Frozen):
     """The baseline a response is measured against (see :mod:`vgi.dr.baselines`).
 
     Attributes:
-        method: ``x_of_y`` (average of the x most recent of y similar days, CAISO 10-in-10), ``high_x_of_y``
+        method: ``caiso`` (CAISO's Customer Load Baseline: 10-in-10 on weekdays, 4-in-4 on weekends and holidays,
+            capped load point adjustment; :func:`vgi.dr.baselines.caiso_10_in_10`), ``high_4_of_5`` (PJM's
+            weekday rule, :func:`vgi.dr.baselines.high_4_of_5`), ``x_of_y`` (average of the x most recent of y
+            similar days, the same x on every day type), ``high_x_of_y``
             (the x highest of the y most recent, PJM high 4 of 5), ``similar_days`` (average of the n most recent
             similar days, no adjustment: Chinese provincial rules), ``declared`` (a declared schedule, GB BM
             physical notification), ``meter_before_after`` (the meter reading before the instruction held flat),

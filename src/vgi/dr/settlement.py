@@ -75,32 +75,53 @@ def conflicts(a: Programme, b: Programme) -> bool:
 
 
 class CompensationLedger:
-    """kWh already paid per resource and metering step, and by which programme.
+    """kWh already paid per resource and time interval, and by which programme.
 
     A programme settled later gets nothing for a kWh that a conflicting programme (:func:`conflicts`) already paid
-    for the same resource and step: nothing is paid twice for the same kWh.
+    for the same resource and time: nothing is paid twice for the same kWh.  Paid kWh are kept with the interval
+    they were measured over, so programmes metered at different steps (an hourly retail programme and a 15-minute
+    wholesale one) are compared by time overlap: a kWh paid over an interval counts, spread evenly, against each
+    later step by the share of the interval that step covers.
     """
 
     def __init__(self) -> None:
-        self._paid: dict[tuple[str, int], list[tuple[Programme, float]]] = defaultdict(list)
+        # resource -> (programme, start ns, end ns, kWh)
+        self._paid: dict[str, list[tuple[Programme, int, int, float]]] = defaultdict(list)
 
-    def already_paid(self, programme: Programme, resource: str, step_starts: pd.DatetimeIndex) -> np.ndarray:
-        """kWh per step paid to programmes that conflict with ``programme``."""
-        out = np.zeros(len(step_starts))
-        for i, ns in enumerate(step_starts.as_unit("ns").asi8):
-            for other, kwh in self._paid.get((resource, int(ns)), []):
-                if conflicts(programme, other):
-                    out[i] += kwh
+    @staticmethod
+    def _bounds(step_starts: pd.DatetimeIndex, step_hours: float | None) -> tuple[np.ndarray, np.ndarray]:
+        starts = pd.DatetimeIndex(step_starts).as_unit("ns").asi8.astype(np.int64)
+        if step_hours is None:
+            if len(starts) < 2:
+                raise VgiError("the ledger needs step_hours for a single step")
+            step_ns = int(np.min(np.diff(starts)))
+        else:
+            step_ns = round(step_hours * 3600e9)
+        return starts, starts + step_ns
+
+    def already_paid(self, programme: Programme, resource: str, step_starts: pd.DatetimeIndex,
+                     step_hours: float | None = None) -> np.ndarray:
+        """kWh per step paid to programmes that conflict with ``programme`` (time-overlap pro rata)."""
+        starts, ends = self._bounds(step_starts, step_hours)
+        out = np.zeros(len(starts))
+        for other, a, b, kwh in self._paid.get(resource, []):
+            if not conflicts(programme, other) or b <= a:
+                continue
+            overlap = np.clip(np.minimum(ends, b) - np.maximum(starts, a), 0, None)
+            out += kwh * overlap / (b - a)
         return out
 
-    def record(self, programme: Programme, resource: str, step_starts: pd.DatetimeIndex, kwh: np.ndarray) -> None:
-        for ns, value in zip(step_starts.as_unit("ns").asi8, kwh, strict=True):
+    def record(self, programme: Programme, resource: str, step_starts: pd.DatetimeIndex, kwh: np.ndarray,
+               step_hours: float | None = None) -> None:
+        """Record ``kwh`` (one value per step) paid by ``programme`` for ``resource``."""
+        starts, ends = self._bounds(step_starts, step_hours)
+        for a, b, value in zip(starts, ends, np.asarray(kwh, dtype=float), strict=True):
             if value > 0:
-                self._paid[(resource, int(ns))].append((programme, float(value)))
+                self._paid[resource].append((programme, int(a), int(b), float(value)))
 
     def total_paid_kwh(self, resource: str | None = None) -> float:
-        return float(sum(kwh for (res, _), items in self._paid.items() if resource in (None, res)
-                         for _, kwh in items))
+        return float(sum(kwh for res, items in self._paid.items() if resource in (None, res)
+                         for _, _, _, kwh in items))
 
 
 # ----------------------------------------------------------------------------------------------- results
@@ -282,6 +303,7 @@ def settle_arrays(
     called_kw: float = 0.0,
     availability_kw_hours: float = 0.0,
     baseline: BaselineResult | None = None,
+    step_fraction: np.ndarray | Sequence[float] | None = None,
 ) -> Settlement:
     """Settle an event from arrays over its window (the scenario runner's entry point).
 
@@ -299,6 +321,9 @@ def settle_arrays(
         capacity_kw / capacity_months / called_kw: the capacity line (see :func:`capacity_payment`).
         availability_kw_hours: kW x hours made available, for availability payments.
         baseline: the baseline's details, kept in the result.
+        step_fraction: share of each metering step inside the event (default 1): an event that starts or ends
+            inside a step counts that step's response, baseline and metered energy, and its committed energy, only
+            for the part of the step inside the event (average power assumed flat within a step).
     """
     prog = get_programme(programme) if isinstance(programme, str) else programme
     idx = pd.DatetimeIndex(step_starts)
@@ -313,12 +338,20 @@ def settle_arrays(
             raise VgiError(f"{name} power is missing at {idx[int(np.flatnonzero(~np.isfinite(arr))[0])]}")
     if direction not in prog.directions:
         raise VgiError(f"programme {prog.id} buys {prog.direction} responses, not '{direction}'")
+    if step_fraction is None:
+        frac = np.ones(len(idx))
+    else:
+        frac = np.asarray(step_fraction, dtype=float)
+        if frac.shape != (len(idx),) or not np.isfinite(frac).all() or (frac < 0).any() or (frac > 1).any():
+            raise VgiError(f"step_fraction needs {len(idx)} values in [0, 1]")
     notes: list[str] = []
+    if (frac < 1).any():
+        notes.append("the event starts or ends inside a metering step: those steps count pro rata")
     sign = 1.0 if direction == "down" else -1.0
     meter_eff = meter if prog.export_counts or direction == "up" else np.maximum(meter, 0.0)
     if not prog.export_counts and direction == "down" and (meter < 0).any():
         notes.append("metered export does not count towards the response in this programme (taken as zero load)")
-    step_response_kwh = sign * (base - meter_eff) * step_hours
+    step_response_kwh = sign * (base - meter_eff) * step_hours * frac
 
     period_minutes = prog.timing.settlement_period_minutes
     step_minutes = step_hours * 60.0
@@ -329,12 +362,12 @@ def settle_arrays(
         )
     pid, pstarts = _period_ids(idx, period_minutes, prog.timezone)
     n_p = len(pstarts)
-    hours = np.bincount(pid, minlength=n_p) * step_hours
+    hours = np.bincount(pid, weights=frac, minlength=n_p) * step_hours
     if np.any(np.abs(hours * 60 - period_minutes) > 1e-6):
         notes.append("the event window covers part of a settlement period; committed energy is prorated")
     resp = np.bincount(pid, weights=step_response_kwh, minlength=n_p)
-    base_kwh = np.bincount(pid, weights=base * step_hours, minlength=n_p)
-    meter_kwh = np.bincount(pid, weights=meter * step_hours, minlength=n_p)
+    base_kwh = np.bincount(pid, weights=base * step_hours * frac, minlength=n_p)
+    meter_kwh = np.bincount(pid, weights=meter * step_hours * frac, minlength=n_p)
 
     pen = prog.penalties
     rule = prog.payments.energy_rule(direction)
@@ -371,7 +404,7 @@ def settle_arrays(
     # double compensation: remove kWh already paid by a conflicting scheme for the same resource and steps
     excluded = np.zeros(n_p)
     if ledger is not None:
-        prior_steps = ledger.already_paid(prog, resource, idx)
+        prior_steps = ledger.already_paid(prog, resource, idx, step_hours)
         prior = np.bincount(pid, weights=prior_steps, minlength=n_p)
         excluded = np.minimum(paid, prior)
         paid = paid - excluded
@@ -415,7 +448,7 @@ def settle_arrays(
         per_period_pos = np.bincount(pid, weights=pos, minlength=n_p)
         with np.errstate(divide="ignore", invalid="ignore"):
             share = np.where(per_period_pos[pid] > 0, pos / per_period_pos[pid], 0.0)
-        ledger.record(prog, resource, idx, share * np.minimum(paid, np.maximum(resp, 0.0))[pid])
+        ledger.record(prog, resource, idx, share * np.minimum(paid, np.maximum(resp, 0.0))[pid], step_hours)
 
     periods = pd.DataFrame(
         {
@@ -487,10 +520,20 @@ def settle_event(
     prog = get_programme(programme) if isinstance(programme, str) else programme
     metered, step = check_history(metered_kw, "metered data")
     history = metered if history_kw is None else _merge(history_kw, metered)
+    # an event that starts or ends inside a metering step: the baseline covers the whole steps that hold the event
+    # (the day-of adjustment window is placed relative to the first of them) and the edge steps count pro rata
+    anchor = metered.index[0]
+    first = anchor + ((event.start - anchor) // step) * step
+    last = anchor + -((anchor - event.end) // step) * step
     if baseline is None:
-        baseline = baseline_for(prog, history, event.start, event.end, declared_kw=declared_kw,
+        baseline = baseline_for(prog, history, first, last, declared_kw=declared_kw,
                                 holidays=holidays, exclude_days=exclude_days, method=baseline_method)
     window = pd.DatetimeIndex(baseline.baseline_kw.index)
+    fraction = _step_fractions(window, step, event)
+    keep = fraction > 0
+    window = window[keep]
+    fraction = fraction[keep]
+    baseline_kw = baseline.baseline_kw.to_numpy(dtype=float)[keep]
     meter_vals = metered.reindex(window).to_numpy(dtype=float)
     if not np.isfinite(meter_vals).all():
         missing = window[~np.isfinite(meter_vals)]
@@ -500,11 +543,22 @@ def settle_event(
     n_p = int(pid.max()) + 1
     committed: float | np.ndarray | None = None if uncommitted else event.committed_per_period(n_p)
     return settle_arrays(
-        prog, window, baseline.baseline_kw.to_numpy(dtype=float), meter_vals, step_hours, committed,
+        prog, window, baseline_kw, meter_vals, step_hours, committed,
         direction=event.direction, price_per_kwh=event.price_per_kwh,
         imbalance_price_per_kwh=imbalance_price_per_kwh, event_id=event.event_id, ledger=ledger,
         resource=resource, capacity_kw=capacity_kw, capacity_months=capacity_months, baseline=baseline,
+        step_fraction=fraction,
     )
+
+
+def _step_fractions(step_starts: pd.DatetimeIndex, step: pd.Timedelta, event: Event) -> np.ndarray:
+    """Share of each step ``[t, t + step)`` inside the event window ``[start, end)``."""
+    starts = pd.DatetimeIndex(step_starts).as_unit("ns").asi8.astype(np.int64)
+    step_ns = int(step.value)
+    a = pd.Timestamp(event.start).as_unit("ns").value
+    b = pd.Timestamp(event.end).as_unit("ns").value
+    overlap = np.clip(np.minimum(starts + step_ns, b) - np.maximum(starts, a), 0, None)
+    return np.asarray(overlap / step_ns, dtype=float)
 
 
 def _merge(history: pd.Series, metered: pd.Series) -> pd.Series:
@@ -560,9 +614,11 @@ def settle_fleet(
     base_sessions = np.asarray(baseline_per_session_kw, dtype=float)
     if base_sessions.shape != net.shape:
         raise VgiError(f"per-session baseline has shape {base_sessions.shape}, the schedule {net.shape}")
-    mask = event.mask(index)
+    fraction_all = _step_fractions(index, pd.Timedelta(hours=grid.step_hours), event)
+    mask = fraction_all > 0
     if not mask.any():
         raise VgiError(f"event {event.start} - {event.end} lies outside the fleet's time grid")
+    fraction = fraction_all[mask]
     agg_base = base_sessions.sum(axis=0) if settlement_baseline_kw is None else np.asarray(settlement_baseline_kw)
     if agg_base.shape != (grid.n_steps,):
         raise VgiError(f"settlement baseline has {agg_base.size} values for {grid.n_steps} steps")
@@ -574,11 +630,11 @@ def settle_fleet(
         prog, window, agg_base[mask], net.sum(axis=0)[mask], step_hours, committed,
         direction=event.direction, price_per_kwh=event.price_per_kwh,
         imbalance_price_per_kwh=imbalance_price_per_kwh, event_id=event.event_id, ledger=ledger,
-        resource=resource, capacity_kw=capacity_kw, capacity_months=capacity_months,
+        resource=resource, capacity_kw=capacity_kw, capacity_months=capacity_months, step_fraction=fraction,
     )
 
     sign = event.sign
-    session_resp = sign * ((base_sessions[:, mask] - net[:, mask]).sum(axis=1)) * step_hours
+    session_resp = sign * ((base_sessions[:, mask] - net[:, mask]) @ fraction) * step_hours
     positive = np.maximum(session_resp, 0.0)
     pot = max(0.0, result.net) * driver_share
     total_pos = positive.sum()
