@@ -8,7 +8,8 @@ horizon), sessions from the generator (home 60 %, workplace 20 %, public AC 20 %
 95 % efficiency each way, battery wear 0.02 CNY per battery kWh discharged, the Guangzhou residential EV tariff
 (exports paid 90 % of the import price), each session's need capped at what its window can deliver (so that the
 objective is the cost of energy, not a constant penalty), and one site import limit of ``--kappa`` kW per session,
-which binds in about 30 of the 96 steps.
+which binds in about 30 of the 96 steps.  ``--case`` swaps the site limit for another coupling (a target curve, a
+demand-response event, a peak weight and demand charge, or ten sites under a fleet export limit).
 
 Each size runs in its own process (so that peak memory is that size's alone) and prints: N, seconds of the solve,
 peak resident memory of the process (and the size of the N x T schedule it returns, 2 x N x 96 x 8 bytes), the
@@ -35,8 +36,8 @@ from vgi.model.generator import generate_sessions
 from vgi.model.tariff_library import get_tariff
 from vgi.model.timegrid import TimeGrid
 from vgi.schedule import exact
-from vgi.schedule.decompose import solve_coupled
-from vgi.schedule.options import ScheduleOptions
+from vgi.schedule.decompose import solve_coupled, subset_fleet
+from vgi.schedule.options import DrEvent, ScheduleOptions
 from vgi.schedule.prices import PriceInputs, price_inputs
 from vgi.schedule.problem import FleetOnGrid
 
@@ -53,27 +54,79 @@ def tight_instance(n: int, seed: int = 0) -> tuple[FleetOnGrid, PriceInputs]:
     start = pd.Timestamp("2024-06-03 12:00", tz=TIMEZONE)
     grid = TimeGrid(start, start + pd.Timedelta(days=1), 15, TIMEZONE)
     fleet = FleetOnGrid.from_sessions(sessions, grid, "v2g")
-    fleet = dataclasses.replace(fleet, e_need_kwh=np.minimum(fleet.e_need_kwh, fleet.e_init_kwh + fleet.deliverable_kwh))
+    fleet = dataclasses.replace(
+        fleet, e_need_kwh=np.minimum(fleet.e_need_kwh, fleet.e_init_kwh + fleet.deliverable_kwh)
+    )
     p = price_inputs(get_tariff("cn-guangzhou-residential-ev"), grid)
     return fleet, PriceInputs(p.buy, 0.9 * p.buy, p.currency)
 
 
-def run_one(n: int, kappa: float, gap: float, lp_max: int, lp_time_limit: float, seed: int) -> dict[str, object]:
+CASES = ("site", "target", "dr", "peak", "sites")
+
+
+def case_options(
+    case: str, fleet: FleetOnGrid, prices: PriceInputs, kappa: float, gap: float
+) -> tuple[FleetOnGrid, ScheduleOptions]:
+    """The coupling of each case: ``site`` (the tight instance), ``target`` (follow the uncoupled mean, over 0.5 and
+    under 0.3 CNY/kWh), ``dr`` (cut 0.3 kW per session below the uncoupled curve from 17:00 to 19:00, shortfall 2
+    CNY/kWh, with a site limit of 1.6 kW per session), ``peak`` (peak weight 1 + demand charge 0.5 CNY/kW),
+    ``sites`` (10 sites, limits 0.12-0.165 kW per session each, and a fleet export limit of 0.1 kW per session)."""
+    n = len(fleet)
+    options = ScheduleOptions(wear_cost_per_kwh=WEAR, gap_tolerance=gap)
+    if case == "site":
+        return fleet, options.with_(site_limit_kw=kappa * n)
+    free = exact.price_response(
+        fleet, prices.buy, prices.sell, wear_cost_per_kwh=WEAR, aggregate_by=np.zeros(n, dtype=np.int64), n_aggregate=1
+    )
+    base = (free.charge_kw - free.discharge_kw)[0]
+    if case == "target":
+        return fleet, options.with_(
+            target_kw=np.full(fleet.n_steps, base.mean()), over_penalty_per_kwh=0.5, under_penalty_per_kwh=0.3
+        )
+    if case == "dr":
+        return fleet, options.with_(
+            dr_event=DrEvent(20, 28, 0.3 * n, np.maximum(base, 0.5 * n), 2.0), site_limit_kw=1.6 * n
+        )
+    if case == "peak":
+        return fleet, options.with_(minimise_peak=1.0, demand_charge_per_kw=0.5)
+    if case == "sites":
+        fleet = dataclasses.replace(fleet, site_id=np.array([f"s{i % 10}" for i in range(n)], dtype=object))
+        limits = {f"s{i}": (1.2 + 0.05 * i) * n / 10 for i in range(10)}
+        return fleet, options.with_(site_limit_kw=limits, fleet_export_limit_kw=0.1 * n)
+    raise SystemExit(f"unknown case {case}; one of {', '.join(CASES)}")
+
+
+def run_one(
+    n: int, kappa: float, gap: float, lp_max: int, lp_time_limit: float, seed: int, case: str = "site"
+) -> dict[str, object]:
     fleet, prices = tight_instance(n, seed)
-    options = ScheduleOptions(wear_cost_per_kwh=WEAR, site_limit_kw=kappa * n, gap_tolerance=gap)
+    fleet, options = case_options(case, fleet, prices, kappa, gap)
     out: dict[str, object] = {"n": n, "schedule_mb": 2 * n * fleet.n_steps * 8 / 2**20}
+    exact.price_response(subset_fleet(fleet, np.arange(min(n, 100))), prices.buy, prices.sell)  # load the kernels
     t0 = time.perf_counter()
-    base = exact.price_response(fleet, prices.buy, prices.sell, wear_cost_per_kwh=WEAR,
-                                aggregate_by=np.zeros(n, dtype=np.int64), n_aggregate=1)
+    base = exact.price_response(
+        fleet, prices.buy, prices.sell, wear_cost_per_kwh=WEAR, aggregate_by=np.zeros(n, dtype=np.int64), n_aggregate=1
+    )
     out["price_s"] = time.perf_counter() - t0
     out["uncoupled_peak_kw_per_ev"] = float((base.charge_kw - base.discharge_kw).max()) / n
     t0 = time.perf_counter()
     s = solve_coupled(fleet, prices, options)
     out["seconds"] = time.perf_counter() - t0
     st = s.stats
-    for key in ("objective", "lower_bound", "certified_gap", "iterations", "levels", "pricing_seconds",
-                "master_seconds", "recover_seconds", "n_binding_steps", "unmet_kwh", "limit_violation_kwh",
-                "decomposition_status"):
+    for key in (
+        "objective",
+        "lower_bound",
+        "certified_gap",
+        "iterations",
+        "levels",
+        "pricing_seconds",
+        "master_seconds",
+        "recover_seconds",
+        "n_binding_steps",
+        "unmet_kwh",
+        "limit_violation_kwh",
+        "decomposition_status",
+    ):
         out[key] = st[key]
     out["peak_kw_per_ev"] = float(st["peak_kw"]) / n
     del s
@@ -91,6 +144,33 @@ def run_one(n: int, kappa: float, gap: float, lp_max: int, lp_time_limit: float,
     return out
 
 
+def run_online(n: int, kappa: float, seed: int) -> None:
+    """Rolling horizon on the tight instance: each car alone (``price``) and under the site limit (``coupled``),
+    with declared, noisy and hourly-mean forecasts; prints objective, offline optimum, regret and seconds."""
+    from vgi.schedule.online import solve_online
+
+    fleet, prices = tight_instance(n, seed)
+    print(f"rolling horizon, {n} sessions, re-planned every step and at every arrival")
+    print(
+        f"{'inner':>8} {'forecast':>12} {'objective':>12} {'offline':>12} {'regret %':>9} {'unmet kWh':>9} "
+        f"{'viol kWh':>8} {'seconds':>8}"
+    )
+    for inner, options in (
+        ("price", ScheduleOptions(wear_cost_per_kwh=WEAR)),
+        ("coupled", ScheduleOptions(wear_cost_per_kwh=WEAR, site_limit_kw=kappa * n, gap_tolerance=1e-4)),
+    ):
+        for forecast in ("declared", "noisy", "hourly_mean"):
+            t0 = time.perf_counter()
+            s = solve_online(fleet, prices, options, inner=inner, forecast=forecast, seed=seed)  # type: ignore[arg-type]
+            st = s.stats
+            print(
+                f"{inner:>8} {forecast:>12} {st['objective']:12.2f} {st['offline_objective']:12.2f} "
+                f"{100 * float(st['relative_regret']):9.3f} {st['unmet_kwh']:9.1f} {st['limit_violation_kwh']:8.3f} "
+                f"{time.perf_counter() - t0:8.1f}",
+                flush=True,
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000,10000,100000", help="comma-separated session counts")
@@ -100,21 +180,53 @@ def main() -> None:
     parser.add_argument("--lp-max", type=int, default=10_000, help="largest N also solved as one LP")
     parser.add_argument("--lp-time-limit", type=float, default=300.0, help="seconds for the LP")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--case", default="site", choices=CASES, help="the coupling (see case_options)")
+    parser.add_argument(
+        "--online",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead: the rolling horizon on N sessions of the same instance (regret per forecast)",
+    )
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # child process: one size, JSON out
     args = parser.parse_args()
+    if args.online:
+        run_online(args.online, args.kappa, args.seed)
+        return
     if args.one:
-        print(json.dumps(run_one(args.one, args.kappa, args.gap, args.lp_max, args.lp_time_limit, args.seed)))
+        print(
+            json.dumps(run_one(args.one, args.kappa, args.gap, args.lp_max, args.lp_time_limit, args.seed, args.case))
+        )
         return
     sizes = [int(x) for x in args.sizes.split(",") if x]
     if args.million and 1_000_000 not in sizes:
         sizes.append(1_000_000)
-    print(f"coupled decomposition, tight instance, site limit {args.kappa} kW/session, certified gap {args.gap:g}")
-    header = (f"{'N':>9} {'seconds':>8} {'peak MB':>8} {'sched MB':>8} {'iter':>4} {'cert gap':>9} {'bind':>4} "
-              f"{'price s':>7} {'LP s':>7} {'LP gap':>9}  levels (sessions:iterations:seconds)")
+    what = f"site limit {args.kappa} kW/session" if args.case == "site" else f"case {args.case}"
+    print(f"coupled decomposition, tight instance, {what}, certified gap {args.gap:g}")
+    header = (
+        f"{'N':>9} {'seconds':>8} {'peak MB':>8} {'sched MB':>8} {'iter':>4} {'cert gap':>9} {'bind':>4} "
+        f"{'price s':>7} {'LP s':>7} {'LP gap':>9}  levels (sessions:iterations:seconds)"
+    )
     print(header)
     for n in sizes:
-        cmd = [sys.executable, __file__, "--one", str(n), "--kappa", str(args.kappa), "--gap", str(args.gap),
-               "--lp-max", str(args.lp_max), "--lp-time-limit", str(args.lp_time_limit), "--seed", str(args.seed)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--one",
+            str(n),
+            "--kappa",
+            str(args.kappa),
+            "--gap",
+            str(args.gap),
+            "--lp-max",
+            str(args.lp_max),
+            "--lp-time-limit",
+            str(args.lp_time_limit),
+            "--seed",
+            str(args.seed),
+            "--case",
+            args.case,
+        ]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             print(f"{n:>9} failed: {done.stderr.strip().splitlines()[-1] if done.stderr else done.returncode}")
@@ -124,9 +236,12 @@ def main() -> None:
         lp_gap = f"{r['lp_gap']:9.1e}" if "lp_gap" in r else f"{'-':>9}"
         if "lp_status" in r and r["lp_status"] != "Optimal":
             lp_gap += f" ({r['lp_status']})"
-        print(f"{r['n']:>9} {r['seconds']:8.2f} {r['peak_rss_mb']:8.0f} {r['schedule_mb']:8.0f} "
-              f"{r['iterations']:>4} {r['certified_gap']:9.1e} {r['n_binding_steps']:>4} {r['price_s']:7.2f} "
-              f"{lp_s} {lp_gap}  {r['levels']}", flush=True)
+        print(
+            f"{r['n']:>9} {r['seconds']:8.2f} {r['peak_rss_mb']:8.0f} {r['schedule_mb']:8.0f} "
+            f"{r['iterations']:>4} {r['certified_gap']:9.1e} {r['n_binding_steps']:>4} {r['price_s']:7.2f} "
+            f"{lp_s} {lp_gap}  {r['levels']}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -33,9 +33,13 @@ def test_regret_is_never_negative_and_every_car_keeps_its_limits(
     fleet = random_fleet(rng, n, n_steps, step_minutes=int(rng.choice([15, 30, 60])), mode=mode)
     buy, sell = random_prices(rng, n_steps, int(rng.integers(0, 6)))
     out = solve_online(
-        fleet, PriceInputs(buy, sell), ScheduleOptions(wear_cost_per_kwh=0.05), inner="price",
+        fleet,
+        PriceInputs(buy, sell),
+        ScheduleOptions(wear_cost_per_kwh=0.05),
+        inner="price",
         forecast=forecast,  # type: ignore[arg-type]
-        replan_every=replan_every, seed=seed,
+        replan_every=replan_every,
+        seed=seed,
     )
     scale = max(1.0, abs(float(out.stats["offline_objective"])))
     assert out.stats["regret"] >= -1e-9 * scale
@@ -62,8 +66,14 @@ def test_hand_worked_late_arrival_cannot_use_the_early_cheap_hour() -> None:
     # A's plan is indifferent between hours 0 and 1 and the tie goes to hour 0, so online also costs 20.  Make
     # hour 1 a little cheaper (0.9) and A waits for it: B then finds hour 1 taken and pays 3 in hour 2:
     # online 9 + 30 = 39, offline A@0 (10) + B@1 (9) = 19: regret 20.
-    car = {"battery_kwh": 50, "initial_soc": 0.2, "max_charge_kw": 10, "charge_efficiency": 1,
-           "discharge_efficiency": 1, "energy_kwh": 10}
+    car = {
+        "battery_kwh": 50,
+        "initial_soc": 0.2,
+        "max_charge_kw": 10,
+        "charge_efficiency": 1,
+        "discharge_efficiency": 1,
+        "energy_kwh": 10,
+    }
     fleet = fleet_from_rows([{"arr": 0, "dep": 3, **car}, {"arr": 1, "dep": 3, **car}], 3, mode="v1g")
     prices = PriceInputs(np.array([1.0, 0.9, 3.0]), np.zeros(3))
     options = ScheduleOptions(site_limit_kw=10.0)
@@ -76,8 +86,7 @@ def test_hand_worked_late_arrival_cannot_use_the_early_cheap_hour() -> None:
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 2**31 - 1), n=st.integers(1, 6), n_steps=st.integers(2, 8),
-       peak=st.sampled_from([0.0, 0.5]))
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(1, 6), n_steps=st.integers(2, 8), peak=st.sampled_from([0.0, 0.5]))
 def test_coupled_online_keeps_the_site_limit_and_regret_is_not_negative(
     seed: int, n: int, n_steps: int, peak: float
 ) -> None:

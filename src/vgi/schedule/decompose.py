@@ -12,27 +12,32 @@ asymmetric penalties for leaving a target curve, and a demand-response cap (base
 Hard limits are soft with a very large price (``limit_penalty_per_kw`` of :class:`ScheduleOptions`) so that an
 impossible limit is reported instead of failing; a feasible limit is always kept.
 
-Method
+Method (details and measured figures: ``docs/scheduling-coupled.md``)
 ------
 * The EVs are cut into groups (within a node, sorted by window) and the problem is solved over the convex hull of
   each group's *columns*: group sums of per-EV optimal schedules under shadow prices.  The *pricing* step is the
   exact per-EV solver (:func:`vgi.schedule.exact.price_response`) with the prices ``buy + lambda`` and
-  ``sell + lambda`` (``lambda`` per node and step, currency/kWh), aggregated by group on the fly, so no N x T array
-  is built while iterating.
-* The *master* is a small LP (HiGHS, warm-started dual simplex) over the column weights, the aggregate ``y`` and
-  the penalty variables of ``G``; its duals on ``y = sum of columns`` are the next shadow prices.
-* The first prices come from the aggregate "virtual battery" LP (each node's summed power and energy bounds).
-* Shadow prices are stabilised (Wentges smoothing toward the best dual point found so far).
+  ``sell + lambda`` (``lambda`` per node and step, currency/kWh), aggregated by group inside the solver, so no
+  N x T array is built while iterating.  Tiny per-session price perturbations break the ties of piecewise-constant
+  tariffs; what they can be worth is taken off the bound.
+* The *master* is a small LP (HiGHS, primal simplex warm-started as columns are added) over the column weights,
+  the aggregate ``y`` and the penalty variables of ``G``; its duals on ``y = sum of columns`` are the next shadow
+  prices, smoothed toward the best dual point found (Wentges).
+* **Samples.**  The fleet is first solved on nested random samples (factor 4 down to about 1,000 sessions, limits
+  scaled to the sample's share); the smallest starts from the aggregate "virtual battery" LP's prices, each level
+  warm-starts the next with its best prices and, group by group, the prices of the columns its solution uses.
 * **Certificate.**  For any ``lambda`` the Lagrangian dual
   ``L(lambda) = sum_i min_{x_i in X_i} [f_i(x_i) + lambda . net_i dt] + min_y [G(y) - lambda . y dt]``
   is a lower bound on the optimum (weak duality); the first term is what the exact pricing returns, the second a
-  small LP over ``y`` in the box of physically possible aggregates.  The upper bound is the cost of the feasible
-  schedule returned.  ``certified_gap = (upper - lower) / |upper|`` is reported on every run.
+  small LP over ``y`` in the box of physically possible aggregates.  The upper bound is the objective of the
+  feasible schedule returned.  ``certified_gap = (upper - lower) / |upper|`` is reported on every run.
 * **Primal schedule.**  The master's solution is a convex combination of columns per group; applying the same
   weights to the member EVs' schedules (re-priced at the stored prices of the columns used) gives per-EV schedules
   that keep every EV's limits (each ``X_i`` is convex) and the master's aggregate, hence the coupling limits.  Float
   residue above a limit is repaired by scaling the node's schedules toward idle (a convex combination with the
   always-feasible idle schedule).
+* **Several sites** are solved one by one without the fleet's terms (a relaxation: the bounds add up); if those
+  terms then cost nothing that is the answer, else the sites' solutions warm-start a joint solve.
 
 Entry points: :func:`solve_coupled` (registered as the ``decomposition`` solver of the ``coupled`` strategy) and
 :func:`coupled_objective` (the objective of any schedule under the same options, used for bounds and regret).
@@ -1348,7 +1353,8 @@ def solve_coupled(
         prices: import / export prices per step.
         options: the coupling (limits, peak, target, DR event), penalties, ``gap_tolerance`` (relative) and
             ``time_limit_s`` (the solve stops there with the gap it has certified).
-        n_groups: groups of sessions in the master (default: :func:`_default_groups`).
+        n_groups: groups of sessions in the master (default: ``min(2T, max(16, n/50))`` per site; with several
+            sites 4 per site, at least 48, as they may have to share one master).
         max_iterations: pricing rounds at most, per level.
         stabilisation: weight of the best dual point in the smoothed prices (0 = plain column generation).
         perturbation: size of the price perturbations that break ties between steps of equal price, relative to
@@ -1392,8 +1398,9 @@ def solve_coupled(
         perturbation = min(1e-5, gap_tol / 100.0)
     if n > 0:
         if n_groups is None and coupling.n_nodes > 1:
-            # several nodes share one master when solved together: keep it small (at least 4 groups a node)
-            n_groups = int(min(n, max(2 * T, 4 * coupling.n_nodes)))
+            # several nodes share one master when solved together: keep it small (4 groups a node, at least 48);
+            # its link rows grow with nodes x steps, and the simplex with them
+            n_groups = int(min(n, max(48, 4 * coupling.n_nodes)))
         plan = _Plan.make(fleet, coupling.node_of_session, n_groups, prices, perturbation, n_perturbations)
         warm = None
         if coupling.n_nodes > 1:
