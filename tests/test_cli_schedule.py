@@ -105,3 +105,20 @@ def test_flex_prints_envelope_and_potential(fleet_csv: Path, tmp_path: Path) -> 
     result = CliRunner().invoke(cli, ["flex", "--sessions", str(fleet_csv), "--days", "1"])
     assert result.exit_code == 0, result.output
     assert "down_kw" in result.output
+
+
+def test_decomposition_reports_its_gap_to_the_lp(fleet_csv: Path) -> None:
+    data = _run(["schedule", "--sessions", str(fleet_csv), "--strategy", "coupled", "--solver", "decomposition",
+                 "--reference-lp", "--site-limit-kw", "60", "--mode", "v2g", *ARGS])
+    lp = _run(["schedule", "--sessions", str(fleet_csv), "--strategy", "coupled", "--solver", "lp",
+               "--site-limit-kw", "60", "--mode", "v2g", *ARGS])
+    assert data["certified_gap"] <= 1e-6
+    assert abs(data["lp_gap"]) <= 1e-6
+    # the decomposition's cost is the LP optimum within the certified gap
+    assert data["cost"] == pytest.approx(lp["cost"], rel=1e-6)
+
+
+def test_online_with_a_forecast_reports_regret(fleet_csv: Path) -> None:
+    data = _run(["schedule", "--sessions", str(fleet_csv), "--strategy", "online", "--forecast", "declared",
+                 "--replan-every", "4", "--mode", "v1g", *ARGS])
+    assert data["regret"] >= -1e-6

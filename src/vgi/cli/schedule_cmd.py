@@ -132,6 +132,12 @@ def _number(value: Any) -> Any:
 @click.option("--days", type=int, help="Number of local days (default: through the last departure).")
 @click.option("--step-minutes", type=int, default=15, show_default=True, help="Step of the grid, minutes.")
 @click.option("--timezone", help="Time zone of the grid (default: the tariff's).")
+@click.option("--reference-lp", is_flag=True,
+              help="With --solver decomposition: also solve the direct LP and report lp_gap.")
+@click.option("--forecast", type=click.Choice(["declared", "noisy", "hourly_mean"]), default="declared",
+              show_default=True, help="For --strategy online: what the planner knows of each car at its arrival.")
+@click.option("--replan-every", type=int, default=1, show_default=True,
+              help="For --strategy online: re-plan every N steps.")
 @json_option
 def schedule(
     sessions_path: str,
@@ -152,6 +158,9 @@ def schedule(
     days: int | None,
     step_minutes: int,
     timezone: str | None,
+    reference_lp: bool,
+    forecast: str,
+    replan_every: int,
     as_json: bool,
 ) -> None:
     """Schedule a fleet's charging (and V2G discharging) under a tariff.
@@ -186,6 +195,9 @@ def schedule(
         over_penalty_per_kwh=over_penalty,
         under_penalty_per_kwh=under_penalty,
         solver=solver,
+        reference_lp=reference_lp,
+        online_forecast=forecast,  # type: ignore[arg-type]
+        online_replan_every=replan_every,
     )
     result = run_schedule(fleet, strategy, prices, options)
     if out_path is not None:

@@ -26,6 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from vgi.errors import VgiError
+from vgi.schedule.lp import new_highs
 from vgi.schedule.problem import FleetOnGrid
 
 __all__ = ["WindowCapability", "capability_profile", "window_capability"]
@@ -59,7 +60,7 @@ def _solve_max(
     row_lo: np.ndarray,
     row_hi: np.ndarray,
 ) -> tuple[str, np.ndarray, float]:
-    h = highspy.Highs()
+    h = new_highs()  # banner silenced, output off
     h.setOptionValue("output_flag", False)
     lp = highspy.HighsLp()
     lp.num_col_ = len(cost)

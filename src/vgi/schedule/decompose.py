@@ -56,6 +56,7 @@ import scipy.sparse as sp
 
 from vgi.errors import VgiError
 from vgi.schedule import exact
+from vgi.schedule.lp import new_highs
 from vgi.schedule.options import (
     DrEvent,
     ScheduleOptions,
@@ -534,7 +535,7 @@ def _aggregate_block(coupling: Coupling, y_lower: np.ndarray, y_upper: np.ndarra
 
 
 def _highs() -> highspy.Highs:
-    h = highspy.Highs()
+    h = new_highs()  # banner silenced, output off
     h.silent()
     h.setOptionValue("output_flag", False)
     return h
@@ -1503,8 +1504,9 @@ def solve_coupled(
 
 
 def decomposition_strategy(fleet: FleetOnGrid, prices: PriceInputs, options: ScheduleOptions) -> Schedule:
-    """The ``decomposition`` solver of the ``coupled`` strategy (see :func:`solve_coupled`)."""
-    return solve_coupled(fleet, prices, options)
+    """The ``decomposition`` solver of the ``coupled`` strategy (see :func:`solve_coupled`); with
+    ``options.reference_lp`` it also solves the direct LP and reports ``lp_gap``."""
+    return solve_coupled(fleet, prices, options, reference_lp=options.reference_lp)
 
 
 def _register() -> None:

@@ -408,14 +408,14 @@ def _offline(fleet: FleetOnGrid, prices: PriceInputs, options: ScheduleOptions, 
 
 def online_strategy(fleet: FleetOnGrid, prices: PriceInputs, options: ScheduleOptions) -> Schedule:
     """The ``online`` strategy: :func:`solve_online` with the declared departures and needs, re-planning every
-    step (options ``online_forecast``, ``online_replan_every``, ``online_inner``, where the options carry them)."""
+    step (options ``online_forecast``, ``online_replan_every``, ``online_inner``)."""
     return solve_online(
         fleet,
         prices,
         options,
-        inner=getattr(options, "online_inner", "auto"),
-        forecast=getattr(options, "online_forecast", "declared"),
-        replan_every=int(getattr(options, "online_replan_every", 1)),
+        inner=options.online_inner,
+        forecast=options.online_forecast,
+        replan_every=options.online_replan_every,
     )
 
 

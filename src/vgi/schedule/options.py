@@ -66,6 +66,12 @@ class ScheduleOptions:
         solver: for ``coupled``: ``auto``, ``lp``, ``decomposition`` or another registered solver name.
         gap_tolerance: relative optimality gap a solver may stop at.
         time_limit_s: wall-clock limit of a solve, seconds.
+        online_forecast: for ``online``: what the planner knows of a car at its arrival: ``declared`` (the
+            driver's departure and energy), ``noisy`` (declared with errors) or ``hourly_mean`` (history only).
+        online_replan_every: for ``online``: re-plan every k steps.
+        online_inner: for ``online``: the strategy re-planned each time (``auto``: ``price`` without coupled
+            options, else ``coupled``).
+        reference_lp: for ``coupled`` by decomposition: also solve the direct LP and report ``lp_gap``.
         limit_penalty_per_kw: price of each kWh a limit is exceeded by (site, fleet); None = 1000 x the need
             penalty.  Limits are soft only so that an impossible one (a negative import limit the fleet cannot
             export down to) is reported rather than failing; a feasible limit is always kept.
@@ -86,10 +92,16 @@ class ScheduleOptions:
     gap_tolerance: float = 1e-6
     time_limit_s: float | None = None
     limit_penalty_per_kw: float | None = None
+    online_forecast: Literal["declared", "noisy", "hourly_mean"] = "declared"
+    online_replan_every: int = 1
+    online_inner: str = "auto"
+    reference_lp: bool = False
 
     def __post_init__(self) -> None:
         if self.dr_event is not None and not isinstance(self.dr_event, DrEvent):
             object.__setattr__(self, "dr_event", DrEvent(*self.dr_event))
+        if self.online_replan_every < 1:
+            raise VgiError(f"online_replan_every must be at least 1, got {self.online_replan_every}")
         if self.wear_cost_per_kwh < 0:
             raise VgiError(f"wear_cost_per_kwh must not be negative, got {self.wear_cost_per_kwh}")
         if self.unmet_penalty_per_kwh is not None and self.unmet_penalty_per_kwh < 0:
