@@ -94,7 +94,7 @@ class ScheduleOptions:
     limit_penalty_per_kw: float | None = None
     online_forecast: Literal["declared", "noisy", "hourly_mean"] = "declared"
     online_replan_every: int = 1
-    online_inner: str = "auto"
+    online_inner: Literal["auto", "price", "coupled"] = "auto"
     reference_lp: bool = False
 
     def __post_init__(self) -> None:
