@@ -37,6 +37,12 @@ def print_json(data: Any) -> None:
     click.echo(json.dumps(_clean(data), indent=2, ensure_ascii=False, default=str))
 
 
+def console() -> Console:
+    """A console for tables: the terminal's width, or 150 columns when the output is piped to a file."""
+    con = Console()
+    return con if con.is_terminal else Console(width=150)
+
+
 def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     """Print a table to the terminal."""
     table = Table(title=title)
@@ -44,7 +50,7 @@ def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
         table.add_column(col, overflow="fold")
     for row in rows:
         table.add_row(*(f"{v:,.4f}" if isinstance(v, float) else str(v) for v in row))
-    Console().print(table)
+    console().print(table)
 
 
 def read_series_csv(path: str | Path, value_column: str | None = None) -> pd.Series:

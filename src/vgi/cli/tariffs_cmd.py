@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
-from vgi.cli.common import json_option, print_json
+from vgi.cli.common import console, json_option, print_json
 from vgi.errors import VgiError
 from vgi.model.tariff_library import get_tariff, tariff_library
 from vgi.model.tariffs import Tariff, Window, schedule_rows
@@ -75,7 +74,7 @@ def list_tariffs(country: str | None, as_json: bool) -> None:
     for r in rows:
         table.add_row(r["id"], r["name"], r["region"], r["currency"], r["valid_from"], r["verification"],
                       "verified" if r["hours_verified"] else "UNVERIFIED")
-    Console().print(table)
+    console().print(table)
 
 
 def _tariff_json(t: Tariff) -> dict[str, Any]:
@@ -98,7 +97,7 @@ def show_tariff(tariff_id: str, as_json: bool) -> None:
     if as_json:
         print_json(_tariff_json(t))
         return
-    con = Console()
+    con = console()
     cur = t.currency
     con.print(f"[bold]{t.id}[/bold]  {t.name}")
     con.print(f"region {t.region} ({t.country}), currency {cur}, time zone {t.timezone}, "
