@@ -64,8 +64,8 @@ from the policy is realised with ``alpha = (k_t + Y_t) / (X_t + Y_t)``, so both 
 the policy never does both in one step.
 
 Per session the work is ``min(W**2, W x distinct prices)`` additions for a window of ``W`` steps, no sorting.
-With numba (``pip install vgi[fast]``) the fleet is split across the cores, each core reusing its scratch
-arrays; without it (or with the environment variable ``VGI_DISABLE_NUMBA=1`` when the module is imported, or
+With numba (a dependency of vgi) the fleet is split across the cores, each core reusing its scratch arrays;
+without it (or with the environment variable ``VGI_DISABLE_NUMBA=1`` when the module is imported, or
 ``backend="numpy"``) a numpy version of the same recursion runs on blocks of sessions (slower, same results).
 """
 
@@ -84,7 +84,7 @@ from vgi.schedule.prices import PriceInputs
 from vgi.schedule.problem import FleetOnGrid, Schedule
 
 _numba: Any
-try:  # numba is optional (vgi[fast])
+try:  # numba is a dependency, but the numpy fallback keeps vgi working without it
     import numba as _numba
 
     HAVE_NUMBA = os.environ.get("VGI_DISABLE_NUMBA", "") not in ("1", "true", "yes")
@@ -755,7 +755,7 @@ def price_response(
     order_a = np.ascontiguousarray(np.argsort(buy, axis=1, kind="stable"), dtype=np.int64)
     use_numba = HAVE_NUMBA and backend in ("auto", "numba")
     if backend == "numba" and not HAVE_NUMBA:
-        raise VgiError("the numba backend needs numba (pip install vgi[fast])")
+        raise VgiError("the numba backend needs numba (pip install numba)")
     unmet = np.zeros(n)
     session_cost = np.zeros(n)
     if use_numba:
