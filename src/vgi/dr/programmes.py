@@ -28,6 +28,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from vgi.errors import VgiError
+from vgi.model.tariff_library import validation_message
 from vgi.model.timegrid import check_timezone
 
 __all__ = [
@@ -491,16 +492,6 @@ def _has_path(model: BaseModel, path: str) -> bool:
     return True
 
 
-def _validation_message(source: str, exc: pydantic.ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        loc = ""
-        for item in err["loc"]:
-            loc += f"[{item}]" if isinstance(item, int) else (f".{item}" if loc else str(item))
-        parts.append(f"{source}: {loc or '<top>'}: {err['msg']}")
-    return "; ".join(parts)
-
-
 def load_programme(data: dict[str, Any], source: str = "<memory>") -> Programme:
     """Validate a programme given as a mapping (the YAML layout); errors name the source and key path."""
     if not isinstance(data, dict):
@@ -508,7 +499,7 @@ def load_programme(data: dict[str, Any], source: str = "<memory>") -> Programme:
     try:
         return Programme.model_validate(data)
     except pydantic.ValidationError as exc:
-        raise VgiError(_validation_message(source, exc)) from exc
+        raise VgiError(validation_message(source, exc)) from exc
 
 
 def load_programme_file(path: str | Path) -> Programme:
