@@ -13,8 +13,6 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from vgi.errors import VgiError
-
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of a table.")
 
 
@@ -55,29 +53,6 @@ def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
 
 def read_series_csv(path: str | Path, value_column: str | None = None) -> pd.Series:
     """Read a ``timestamp,<value>`` CSV (timestamps with a UTC offset) as a tz-aware series."""
-    p = Path(path)
-    if not p.exists():
-        raise VgiError(f"{p}: no such file")
-    try:
-        frame = pd.read_csv(p)
-    except (OSError, ValueError) as exc:
-        raise VgiError(f"{p}: cannot read CSV ({exc})") from exc
-    if "timestamp" not in frame.columns or len(frame.columns) < 2:
-        raise VgiError(f"{p}: expected columns 'timestamp,<value>', found {list(frame.columns)}")
-    col = value_column or next(c for c in frame.columns if c != "timestamp")
-    if col not in frame.columns:
-        raise VgiError(f"{p}: no column '{col}'")
-    text = frame["timestamp"].astype("string")
-    naive = ~text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True, na=False)
-    if naive.any():
-        row = int(np.flatnonzero(naive.to_numpy())[0]) + 1
-        raise VgiError(f"{p}: row {row}, field 'timestamp': '{text.iloc[row - 1]}' has no UTC offset")
-    ts = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
-    if ts.isna().any():
-        row = int(np.flatnonzero(ts.isna().to_numpy())[0]) + 1
-        raise VgiError(f"{p}: row {row}, field 'timestamp': not an ISO 8601 time with offset")
-    values = pd.to_numeric(frame[col], errors="coerce")
-    if values.isna().any():
-        row = int(np.flatnonzero(values.isna().to_numpy())[0]) + 1
-        raise VgiError(f"{p}: row {row}, field '{col}': not a number")
-    return pd.Series(values.to_numpy(dtype=float), index=pd.DatetimeIndex(ts), name=col)
+    from vgi.io.series import read_timestamped_csv
+
+    return read_timestamped_csv(path, value_column)[0]

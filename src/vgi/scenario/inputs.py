@@ -113,31 +113,9 @@ class Inputs:
 
 def _read_series_file(path: Path, column: str | None, label: str) -> tuple[pd.Series, np.ndarray]:
     """The series (UTC index) and each row's wall-clock minute of the day as written."""
-    try:
-        frame = pd.read_csv(path, comment="#")
-    except (OSError, ValueError) as exc:
-        raise VgiError(f"{path}: cannot read {label} series ({exc})") from exc
-    if "timestamp" not in frame.columns or len(frame.columns) < 2:
-        raise VgiError(f"{path}: expected columns 'timestamp,<value>' for {label}, found {list(frame.columns)}")
-    col = column or next(c for c in frame.columns if c != "timestamp")
-    if col not in frame.columns:
-        raise VgiError(f"{path}: no column '{col}' for {label} (columns: {list(frame.columns)})")
-    text = frame["timestamp"].astype("string")
-    naive = ~text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True, na=False)
-    if naive.any():
-        row = int(np.flatnonzero(naive.to_numpy())[0]) + 1
-        raise VgiError(f"{path}: row {row}, field 'timestamp': '{text.iloc[row - 1]}' has no UTC offset")
-    ts = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
-    if ts.isna().any():
-        row = int(np.flatnonzero(ts.isna().to_numpy())[0]) + 1
-        raise VgiError(f"{path}: row {row}, field 'timestamp': not an ISO 8601 time")
-    values = pd.to_numeric(frame[col], errors="coerce")
-    if values.isna().any():
-        row = int(np.flatnonzero(values.isna().to_numpy())[0]) + 1
-        raise VgiError(f"{path}: row {row}, field '{col}': not a number")
-    series = pd.Series(values.to_numpy(dtype=float), index=pd.DatetimeIndex(ts), name=col)
-    if not series.index.is_monotonic_increasing or series.index.has_duplicates:
-        raise VgiError(f"{path}: timestamps of {label} must increase strictly")
+    from vgi.io.series import read_timestamped_csv
+
+    series, text = read_timestamped_csv(path, column, label)
     clock = text.str.slice(11, 16).str.split(":", expand=True).astype(int)
     minutes = (clock[0] * 60 + clock[1]).to_numpy(dtype=np.int64)
     return series, minutes

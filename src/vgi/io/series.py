@@ -1,0 +1,55 @@
+"""Read time series files: ``timestamp,<value>`` CSV with a UTC offset on every timestamp.
+
+Used for price series (``--prices``), targets, and the series a scenario names.  Errors name the file, the row
+(1-based data row) and the field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from vgi.errors import VgiError
+
+__all__ = ["read_timestamped_csv"]
+
+
+def read_timestamped_csv(
+    path: str | Path, column: str | None = None, label: str = "series"
+) -> tuple[pd.Series, pd.Series]:
+    """The series (UTC index, float values) and the timestamps as written (text), from a CSV file.
+
+    Lines starting with ``#`` are comments.  ``column`` picks the value column (default: the first that is not
+    ``timestamp``).  Timestamps must carry a UTC offset and increase strictly; values must be numbers.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise VgiError(f"{p}: no such file")
+    try:
+        frame = pd.read_csv(p, comment="#")
+    except (OSError, ValueError) as exc:
+        raise VgiError(f"{p}: cannot read {label} CSV ({exc})") from exc
+    if "timestamp" not in frame.columns or len(frame.columns) < 2:
+        raise VgiError(f"{p}: expected columns 'timestamp,<value>' for {label}, found {list(frame.columns)}")
+    col = column or next(c for c in frame.columns if c != "timestamp")
+    if col not in frame.columns:
+        raise VgiError(f"{p}: no column '{col}' for {label} (columns: {list(frame.columns)})")
+    text = frame["timestamp"].astype("string")
+    naive = ~text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True, na=False)
+    if naive.any():
+        row = int(np.flatnonzero(naive.to_numpy())[0]) + 1
+        raise VgiError(f"{p}: row {row}, field 'timestamp': '{text.iloc[row - 1]}' has no UTC offset")
+    ts = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+    if ts.isna().any():
+        row = int(np.flatnonzero(ts.isna().to_numpy())[0]) + 1
+        raise VgiError(f"{p}: row {row}, field 'timestamp': not an ISO 8601 time with offset")
+    values = pd.to_numeric(frame[col], errors="coerce")
+    if values.isna().any():
+        row = int(np.flatnonzero(values.isna().to_numpy())[0]) + 1
+        raise VgiError(f"{p}: row {row}, field '{col}': not a number")
+    series = pd.Series(values.to_numpy(dtype=float), index=pd.DatetimeIndex(ts), name=col)
+    if not series.index.is_monotonic_increasing or series.index.has_duplicates:
+        raise VgiError(f"{p}: timestamps of {label} must increase strictly")
+    return series, text
