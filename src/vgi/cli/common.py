@@ -3,36 +3,23 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from vgi.io.jsonable import to_jsonable
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of a table.")
 
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    return value
 
 
 def print_json(data: Any) -> None:
     """Print ``data`` as JSON (NaN and inf become null)."""
-    click.echo(json.dumps(_clean(data), indent=2, ensure_ascii=False, default=str))
+    click.echo(json.dumps(to_jsonable(data), indent=2, ensure_ascii=False, default=str))
 
 
 def console() -> Console:

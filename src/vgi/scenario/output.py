@@ -21,15 +21,14 @@ Files (``DIR`` = ``--out``, default ``./vgi-results/<scenario name>/``):
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import yaml
 
 from vgi import __version__
+from vgi.io.jsonable import to_jsonable
 from vgi.scenario.runner import Results
 from vgi.scenario.schema import MODE_LABELS
 
@@ -68,19 +67,6 @@ def metric_unit(key: str, currency: str) -> str:
     return ""
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    return value
-
 
 def metrics_document(res: Results) -> dict[str, Any]:
     """What ``metrics.json`` holds."""
@@ -90,7 +76,7 @@ def metrics_document(res: Results) -> dict[str, Any]:
     keys: list[str] = []
     for m in res.metrics.values():
         keys += [k for k in m if k not in keys]
-    return _clean(
+    return to_jsonable(
         {
             "vgi_version": __version__,
             "scenario": scn.name,

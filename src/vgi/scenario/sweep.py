@@ -138,7 +138,7 @@ def sweep_points(base: Mapping[str, Any], params: Mapping[str, Sequence[Any]]) -
 
 def run_point(base: dict[str, Any], overrides: Sequence[tuple[str, Any]], point_id: str) -> dict[str, Any]:
     """Run one point (in a worker): the metrics per mode, or the error.  Returns a JSON-able dict."""
-    from vgi.scenario.output import _clean
+    from vgi.io.jsonable import to_jsonable
     from vgi.scenario.runner import run_scenario
 
     t0 = time.perf_counter()
@@ -160,7 +160,7 @@ def run_point(base: dict[str, Any], overrides: Sequence[tuple[str, Any]], point_
             "price_spread": float(inp.buy[0][horizon].max() - inp.buy[0][horizon].min()),
             "sessions": len(inp.sessions),
             "vehicles": inp.n_vehicles,
-            "modes": _clean(res.metrics),
+            "modes": to_jsonable(res.metrics),
             "seconds": time.perf_counter() - t0,
         }
     )
