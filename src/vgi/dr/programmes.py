@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from vgi.errors import VgiError
 from vgi.model.tariff_library import validation_message
-from vgi.model.timegrid import check_timezone
+from vgi.model.timegrid import TimezoneName
 
 __all__ = [
     "BaselineSpec",
@@ -402,7 +402,7 @@ class Programme(_Frozen):
     level: Literal["wholesale", "retail"] = "wholesale"
     kind: ProgrammeKind
     currency: str
-    timezone: str
+    timezone: TimezoneName
     valid_from: dt.date
     valid_to: dt.date | None = None
     source: tuple[str, ...]
@@ -420,15 +420,6 @@ class Programme(_Frozen):
     eligibility: Eligibility = Eligibility()
     assumptions: dict[str, str] = Field(default_factory=dict)
     notes: str = ""
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, v: str) -> str:
-        try:
-            check_timezone(v)
-        except VgiError as exc:
-            raise ValueError(str(exc)) from exc
-        return v
 
     @field_validator("source", mode="before")
     @classmethod

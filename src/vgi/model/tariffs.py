@@ -31,6 +31,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from vgi.errors import VgiError
+from vgi.model.timegrid import TimezoneName
 
 __all__ = [
     "CapacitySubscription",
@@ -354,7 +355,7 @@ class Tariff(_Frozen):
     region: str
     country: str
     currency: str
-    timezone: str
+    timezone: TimezoneName
     valid_from: dt.date
     source: str | tuple[str, ...]
     verification: Literal["verified-primary", "verified-secondary", "secondary", "unverified", "assumption"]
@@ -374,17 +375,6 @@ class Tariff(_Frozen):
     demand_charges: tuple[DemandCharge, ...] = ()
     subscription: CapacitySubscription | None = None
     fixed_charges: tuple[FixedCharge, ...] = ()
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, v: str) -> str:
-        from vgi.model.timegrid import check_timezone
-
-        try:
-            check_timezone(v)
-        except VgiError as exc:
-            raise ValueError(str(exc)) from exc
-        return v
 
     @model_validator(mode="after")
     def _energy_or_dynamic(self) -> Tariff:

@@ -11,13 +11,15 @@ import datetime as dt
 import zoneinfo
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
+from pydantic import AfterValidator
 
 from vgi.errors import VgiError
 
-__all__ = ["TimeGrid", "check_step_minutes", "check_timezone", "day_grid"]
+__all__ = ["TimeGrid", "TimezoneName", "check_step_minutes", "check_timezone", "day_grid"]
 
 
 def check_timezone(name: str) -> zoneinfo.ZoneInfo:
@@ -26,6 +28,19 @@ def check_timezone(name: str) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(str(name))
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError) as exc:
         raise VgiError(f"unknown time zone '{name}' (expected an IANA name such as 'Asia/Shanghai')") from exc
+
+
+def _timezone_field(name: str) -> str:
+    """Pydantic check of a time-zone field: the same message as :func:`check_timezone`, as a ``ValueError``."""
+    try:
+        check_timezone(name)
+    except VgiError as exc:
+        raise ValueError(str(exc)) from exc
+    return name
+
+
+#: A model field holding an IANA time-zone name, checked on validation.
+TimezoneName = Annotated[str, AfterValidator(_timezone_field)]
 
 
 def check_step_minutes(step_minutes: int) -> int:

@@ -25,7 +25,7 @@ from typing import Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from vgi.model.tariffs import ExportPrice
-from vgi.model.timegrid import check_step_minutes, check_timezone
+from vgi.model.timegrid import TimezoneName, check_step_minutes
 
 __all__ = [
     "ALL_MODES",
@@ -364,7 +364,7 @@ class Scenario(_Model):
     description: str = ""
     extends: str | None = None
     sources: tuple[str, ...] = ()
-    timezone: str
+    timezone: TimezoneName
     horizon: Horizon
     fleet: Fleet
     tariffs: Tariffs
@@ -381,17 +381,6 @@ class Scenario(_Model):
     def _name(cls, v: str) -> str:
         if not _NAME.match(v):
             raise ValueError(f"'{v}' is not a usable name (expected letters, digits, '.', '_' or '-', e.g. 'my-study')")
-        return v
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, v: str) -> str:
-        from vgi.errors import VgiError
-
-        try:
-            check_timezone(v)
-        except VgiError as exc:
-            raise ValueError(str(exc)) from exc
         return v
 
     @field_validator("modes")
