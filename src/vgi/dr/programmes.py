@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pydantic
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from vgi.errors import VgiError
+from vgi.io.files import read_yaml_file
 from vgi.model.tariff_library import validation_message
 from vgi.model.timegrid import TimezoneName
 
@@ -496,15 +496,7 @@ def load_programme(data: dict[str, Any], source: str = "<memory>") -> Programme:
 def load_programme_file(path: str | Path) -> Programme:
     """Read a programme YAML (or JSON) file."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise VgiError(f"{p}: cannot read programme file ({exc.strerror})") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise VgiError(f"{p}: not valid YAML ({exc})") from exc
-    return load_programme(data, str(p))
+    return load_programme(read_yaml_file(p, "programme"), str(p))
 
 
 def _library_files() -> list[Path]:

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pydantic
-import yaml
 
 from vgi.errors import VgiError
+from vgi.io.files import read_yaml_file
 from vgi.model.tariffs import Tariff
 
 __all__ = ["get_tariff", "load_tariff", "load_tariff_file", "tariff_library", "validation_message"]
@@ -45,15 +45,7 @@ def load_tariff_file(path: str | Path) -> Tariff:
     """Read a tariff file: vgi's YAML (or the same layout as JSON), or an OpenEI URDB or acnportal JSON file
     (first record of a URDB file; see :mod:`vgi.io.tariff_readers`)."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise VgiError(f"{p}: cannot read tariff file ({exc.strerror})") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        message = str(exc).replace("\n", " ")
-        raise VgiError(f"{p}: not valid YAML ({message})") from exc
+    data = read_yaml_file(p, "tariff")
     if p.suffix.lower() == ".json":
         from vgi.io.tariff_readers import detect_tariff_json, read_acnportal_tariff, read_urdb_json
 

@@ -29,6 +29,7 @@ import pydantic
 import yaml
 
 from vgi.errors import Problem, ValidationError, VgiError
+from vgi.io.files import read_yaml_file
 from vgi.scenario.schema import Scenario, allowed_keys
 
 __all__ = [
@@ -97,16 +98,7 @@ def _problem(source: str, path: Path_, message: str) -> Problem:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise VgiError(f"{path}: cannot read scenario file ({exc.strerror})") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise VgiError(f"{path}: not valid YAML{where} ({getattr(exc, 'problem', exc)})") from exc
+    data = read_yaml_file(path, "scenario")
     if not isinstance(data, dict):
         raise ValidationError(
             [
