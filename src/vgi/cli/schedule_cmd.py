@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 import numpy as np
@@ -17,6 +18,8 @@ from vgi.model.sessions import SessionTable
 from vgi.model.timegrid import TimeGrid, check_timezone
 
 __all__ = ["flex", "schedule"]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 MODES = ("v1g", "v2g")
 SHOWN_SESSIONS = 20
@@ -103,11 +106,38 @@ def _number(value: Any) -> Any:
     return value
 
 
+def session_file_options(command: F) -> F:
+    """``--sessions FILE`` and ``--format``."""
+    command = click.option("--format", "fmt", default="generic", show_default=True,
+                           type=click.Choice(["generic", "acn-json", "acn-csv", "boulder"]),
+                           help="Session file format.")(command)
+    return click.option("--sessions", "sessions_path", required=True, type=click.Path(dir_okay=False),
+                        help="Session file (CSV/Parquet generic layout, or --format).")(command)
+
+
+def mode_option(command: F) -> F:
+    """``--mode v1g|v2g``."""
+    return click.option("--mode", type=click.Choice(MODES), default="v1g", show_default=True,
+                        help="v1g (charge only) or v2g (discharge where the session consents).")(command)
+
+
+def grid_options(timezone_default: str) -> Callable[[F], F]:
+    """``--start``, ``--days``, ``--step-minutes`` and ``--timezone`` (whose default is ``timezone_default``)."""
+
+    def decorate(command: F) -> F:
+        command = click.option("--timezone", help=f"Time zone of the grid (default: {timezone_default}).")(command)
+        command = click.option("--step-minutes", type=int, default=15, show_default=True,
+                               help="Step of the grid, minutes.")(command)
+        command = click.option("--days", type=int,
+                               help="Number of local days (default: through the last departure).")(command)
+        return click.option("--start", help="First local day of the grid, YYYY-MM-DD "
+                                             "(default: the first arrival's day).")(command)
+
+    return decorate
+
+
 @click.command("schedule")
-@click.option("--sessions", "sessions_path", required=True, type=click.Path(dir_okay=False),
-              help="Session file (CSV/Parquet generic layout, or --format).")
-@click.option("--format", "fmt", default="generic", show_default=True,
-              type=click.Choice(["generic", "acn-json", "acn-csv", "boulder"]), help="Session file format.")
+@session_file_options
 @click.option("--tariff", "tariff_id", required=True, help="Tariff id from the library, or a tariff YAML file.")
 @click.option("--prices", "prices_path", type=click.Path(dir_okay=False),
               help="timestamp,value CSV: the price series of a dynamic tariff (in the formula's unit).")
@@ -122,16 +152,12 @@ def _number(value: Any) -> Any:
               help="Price per kWh below the target.")
 @click.option("--strategy", required=True, help="uncontrolled, price, coupled, online, ... (see docs/scheduling.md).")
 @click.option("--solver", default="auto", show_default=True, help="Solver of the coupled strategy: auto, lp, ...")
-@click.option("--mode", type=click.Choice(MODES), default="v1g", show_default=True,
-              help="v1g (charge only) or v2g (discharge where the session consents).")
+@mode_option
 @click.option("--wear-cost", type=float, default=0.0, show_default=True,
               help="Battery wear per battery-side kWh discharged (tariff currency).")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False),
               help="Write the schedule (one row per session and step) to this Parquet file.")
-@click.option("--start", help="First local day of the grid, YYYY-MM-DD (default: the first arrival's day).")
-@click.option("--days", type=int, help="Number of local days (default: through the last departure).")
-@click.option("--step-minutes", type=int, default=15, show_default=True, help="Step of the grid, minutes.")
-@click.option("--timezone", help="Time zone of the grid (default: the tariff's).")
+@grid_options("the tariff's")
 @click.option("--reference-lp", is_flag=True,
               help="With --solver decomposition: also solve the direct LP and report lp_gap.")
 @click.option("--forecast", type=click.Choice(["declared", "noisy", "hourly_mean"]), default="declared",
@@ -263,20 +289,13 @@ def schedule(
 
 
 @click.command("flex")
-@click.option("--sessions", "sessions_path", required=True, type=click.Path(dir_okay=False),
-              help="Session file (CSV/Parquet generic layout, or --format).")
-@click.option("--format", "fmt", default="generic", show_default=True,
-              type=click.Choice(["generic", "acn-json", "acn-csv", "boulder"]), help="Session file format.")
-@click.option("--mode", type=click.Choice(MODES), default="v1g", show_default=True,
-              help="v1g (charge only) or v2g (discharge where the session consents).")
+@session_file_options
+@mode_option
 @click.option("--duration-hours", type=float, default=1.0, show_default=True,
               help="How long each up/down deviation is held.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False),
               help="Write the per-step fleet envelope to this CSV or Parquet file.")
-@click.option("--start", help="First local day of the grid, YYYY-MM-DD (default: the first arrival's day).")
-@click.option("--days", type=int, help="Number of local days (default: through the last departure).")
-@click.option("--step-minutes", type=int, default=15, show_default=True, help="Step of the grid, minutes.")
-@click.option("--timezone", help="Time zone of the grid (default: the sessions' most common zone).")
+@grid_options("the sessions' most common zone")
 @json_option
 def flex(
     sessions_path: str,
