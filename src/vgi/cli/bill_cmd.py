@@ -6,16 +6,14 @@ import datetime as dt
 from pathlib import Path
 
 import click
-import numpy as np
 import pandas as pd
 
 from vgi.cli.common import json_option, print_json, print_table
 from vgi.errors import VgiError
+from vgi.io.series import parse_timestamps, parse_values
 from vgi.model.tariff_library import get_tariff
 from vgi.settle.bills import bill as compute_bill
 from vgi.settle.bills import load_profile_from_frame
-
-_OFFSET = r"(?:Z|[+-]\d\d:?\d\d)$"
 
 
 def _read_csv(path: str, what: str) -> pd.DataFrame:
@@ -48,22 +46,8 @@ def read_price_csv(path: str, what: str) -> pd.Series:
     if len(frame) == 0:
         raise VgiError(f"{path}: no data rows")
     col = next(c for c in frame.columns if c != "timestamp")
-    text = frame["timestamp"].astype("string").str.strip()
-    naive = ~text.str.contains(_OFFSET, regex=True, na=False)
-    if naive.any():
-        row = int(np.flatnonzero(naive.to_numpy())[0]) + 1
-        raise VgiError(f"{path}: row {row}, field 'timestamp': '{text.iloc[row - 1]}' has no UTC offset")
-    ts = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
-    if ts.isna().any():
-        row = int(np.flatnonzero(ts.isna().to_numpy())[0]) + 1
-        raise VgiError(
-            f"{path}: row {row}, field 'timestamp': '{text.iloc[row - 1]}' is not an ISO 8601 time"
-        )
-    values = pd.to_numeric(frame[col], errors="coerce")
-    if values.isna().any():
-        row = int(np.flatnonzero(values.isna().to_numpy())[0]) + 1
-        raise VgiError(f"{path}: row {row}, field '{col}': not a number ({frame[col].iloc[row - 1]!r})")
-    return pd.Series(values.to_numpy(dtype=float), index=pd.DatetimeIndex(ts), name=col)
+    index = parse_timestamps(frame["timestamp"], str(path))
+    return pd.Series(parse_values(frame[col], str(path), str(col)), index=index, name=col)
 
 
 def _parse_days(values: tuple[str, ...]) -> list[dt.date]:

@@ -13,7 +13,34 @@ import pandas as pd
 
 from vgi.errors import VgiError
 
-__all__ = ["read_timestamped_csv"]
+__all__ = ["parse_timestamps", "parse_values", "read_timestamped_csv"]
+
+#: a timestamp that ends with a UTC offset (or Z)
+OFFSET_PATTERN = r"(?:Z|[+-]\d\d:?\d\d)$"
+
+
+def parse_timestamps(text: pd.Series, source: str, field: str = "timestamp") -> pd.DatetimeIndex:
+    """ISO 8601 times with a UTC offset, as a UTC index; the first bad row (1-based) is named in the error."""
+    text = text.astype("string").str.strip()
+    naive = ~text.str.contains(OFFSET_PATTERN, regex=True, na=False)
+    if naive.any():
+        row = int(np.flatnonzero(naive.to_numpy())[0]) + 1
+        raise VgiError(f"{source}: row {row}, field '{field}': '{text.iloc[row - 1]}' has no UTC offset")
+    ts = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+    if ts.isna().any():
+        row = int(np.flatnonzero(ts.isna().to_numpy())[0]) + 1
+        raise VgiError(f"{source}: row {row}, field '{field}': '{text.iloc[row - 1]}' is not an ISO 8601 time")
+    return pd.DatetimeIndex(ts)
+
+
+def parse_values(raw: pd.Series, source: str, field: str) -> np.ndarray:
+    """Finite numbers as a float array; the first bad row (1-based) is named in the error."""
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0]) + 1
+        raise VgiError(f"{source}: row {row}, field '{field}': not a finite number ({raw.iloc[row - 1]!r})")
+    return values
 
 
 def read_timestamped_csv(
@@ -37,19 +64,9 @@ def read_timestamped_csv(
     if col not in frame.columns:
         raise VgiError(f"{p}: no column '{col}' for {label} (columns: {list(frame.columns)})")
     text = frame["timestamp"].astype("string")
-    naive = ~text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True, na=False)
-    if naive.any():
-        row = int(np.flatnonzero(naive.to_numpy())[0]) + 1
-        raise VgiError(f"{p}: row {row}, field 'timestamp': '{text.iloc[row - 1]}' has no UTC offset")
-    ts = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
-    if ts.isna().any():
-        row = int(np.flatnonzero(ts.isna().to_numpy())[0]) + 1
-        raise VgiError(f"{p}: row {row}, field 'timestamp': not an ISO 8601 time with offset")
-    values = pd.to_numeric(frame[col], errors="coerce")
-    if values.isna().any():
-        row = int(np.flatnonzero(values.isna().to_numpy())[0]) + 1
-        raise VgiError(f"{p}: row {row}, field '{col}': not a number")
-    series = pd.Series(values.to_numpy(dtype=float), index=pd.DatetimeIndex(ts), name=col)
+    index = parse_timestamps(text, str(p))
+    values = parse_values(frame[col], str(p), str(col))
+    series = pd.Series(values, index=index, name=col)
     if not series.index.is_monotonic_increasing or series.index.has_duplicates:
         raise VgiError(f"{p}: timestamps of {label} must increase strictly")
     return series, text

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from vgi.errors import VgiError
+from vgi.io.series import parse_timestamps, parse_values
 from vgi.model.tariffs import (
     Tariff,
     TierBlock,
@@ -134,25 +135,8 @@ def load_profile_from_frame(frame: pd.DataFrame, source: str = "<load>") -> pd.S
     if len(frame) == 0:
         raise VgiError(f"{source}: no data rows")
     text = frame["timestamp"].astype("string").str.strip()
-    naive = ~text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True, na=False)
-    if naive.any():
-        row = int(np.flatnonzero(naive.to_numpy())[0]) + 1
-        raise VgiError(f"{source}: row {row}, field 'timestamp': '{text.iloc[row - 1]}' has no UTC offset")
-    ts = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
-    if ts.isna().any():
-        row = int(np.flatnonzero(ts.isna().to_numpy())[0]) + 1
-        raise VgiError(
-            f"{source}: row {row}, field 'timestamp': '{text.iloc[row - 1]}' is not an ISO 8601 time"
-        )
-    power = pd.to_numeric(frame["power_kw"], errors="coerce")
-    bad = power.isna().to_numpy() | ~np.isfinite(power.to_numpy(dtype=float, na_value=np.nan))
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0]) + 1
-        raise VgiError(
-            f"{source}: row {row}, field 'power_kw': not a finite number "
-            f"({frame['power_kw'].iloc[row - 1]!r})"
-        )
-    index = pd.DatetimeIndex(ts)
+    index = parse_timestamps(text, source)
+    power = parse_values(frame["power_kw"], source, "power_kw")
     secs = index.as_unit("ns").asi8
     step_back = np.flatnonzero(np.diff(secs) <= 0)
     if len(step_back):
@@ -160,7 +144,7 @@ def load_profile_from_frame(frame: pd.DataFrame, source: str = "<load>") -> pd.S
         raise VgiError(
             f"{source}: row {row}, field 'timestamp': {text.iloc[row - 1]} does not come after the row before"
         )
-    return pd.Series(power.to_numpy(dtype=float), index=index, name="power_kw")
+    return pd.Series(power, index=index, name="power_kw")
 
 
 def align_series(series: pd.Series, index: pd.DatetimeIndex, what: str = "price series") -> np.ndarray:
