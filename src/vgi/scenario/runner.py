@@ -427,16 +427,17 @@ def _site_charges(inp: Inputs, run: ModeRun) -> float:
     site = inp.sessions.frame["site_id"].astype(str).to_numpy()
     total = 0.0
     for k, tariff in enumerate(inp.tariffs):
-        has_extra = bool(tariff.demand_charges) or tariff.subscription is not None or tariff.tiers is not None
+        has_tiers = tariff.tiers is not None and tariff.tiers.applies
+        has_extra = bool(tariff.demand_charges) or tariff.subscription is not None or has_tiers
         rows = inp.tariff_index == k
         if not has_extra or not rows.any():
             continue
         codes, uniq = pd.factorize(site[rows])
         profiles = M.group_sum(net[rows], codes, len(uniq))
-        idx = inp.grid.utc_index
-        full = bill_totals(
-            profiles,
-            idx,
+        # the sites' bills and, in the last row, the bill of no load (fixed charges, minimum subscription)
+        totals = bill_totals(
+            np.vstack([profiles, np.zeros((1, profiles.shape[1]))]),
+            inp.grid.utc_index,
             tariff,
             inp.spot,
             inp.export_spot,
@@ -444,16 +445,7 @@ def _site_charges(inp: Inputs, run: ModeRun) -> float:
             step_minutes=inp.grid.step_minutes,
             prorate_monthly=True,
         )
-        zero = bill_totals(
-            np.zeros((1, len(idx))),
-            idx,
-            tariff,
-            inp.spot,
-            inp.export_spot,
-            inp.scenario.tariffs.critical_peak_days,
-            step_minutes=inp.grid.step_minutes,
-            prorate_monthly=True,
-        )
+        full, zero = totals[:-1], totals[-1:]
         energy = (
             np.clip(profiles, 0, None) @ inp.buy[k] - np.clip(-profiles, 0, None) @ inp.sell[k]
         ) * inp.grid.step_hours
