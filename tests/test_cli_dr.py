@@ -236,6 +236,7 @@ def test_settle_two_events_and_exclude_day(tmp_path: Path) -> None:
     assert code == 0 and json.loads(out)["response_kwh"] == pytest.approx(87.2)
     code, out, _ = invoke([*base, "--event", ev2, "--exclude-day", "2024-06-17"])
     assert code == 0 and "baseline note: 2024-06-17: excluded" in out
+    assert "2024-06-19 10:00" in out  # settlement periods labelled in the programme's local time, not UTC (02:00)
     code, _, err = invoke([*base, "--event", ev2, "--exclude-day", "2024-06-31"])
     assert code == 2 and err == "--exclude-day '2024-06-31' is not a date YYYY-MM-DD"
     code, _, err = invoke(["settle", "--scenario", "guangzhou-default", "--programme", "cn-guangdong-dr-day-ahead",

@@ -355,11 +355,11 @@ def settle(metered_path: str | None, scenario: str | None, programme_id: str, ev
         periods = r["periods"]
         print_table(
             title,
-            ["period", "baseline kWh", "metered kWh", "response kWh", "committed kWh", "paid kWh", "price",
-             "payment", "penalty"],
-            [[pd.Timestamp(p["period_start"]).strftime("%Y-%m-%d %H:%M"), p["baseline_kwh"], p["metered_kwh"],
-              p["response_kwh"], p["committed_kwh"],
-              p["paid_kwh"], p["price_per_kwh"], p["energy_payment"],
+            [f"period ({prog.timezone})", "baseline kWh", "metered kWh", "response kWh", "committed kWh", "paid kWh",
+             "price", "payment", "penalty"],
+            [[pd.Timestamp(p["period_start"]).tz_convert(prog.timezone).strftime("%Y-%m-%d %H:%M"), p["baseline_kwh"],
+              p["metered_kwh"], p["response_kwh"], p["committed_kwh"], p["paid_kwh"], p["price_per_kwh"],
+              p["energy_payment"],
               p["under_penalty"] + p["imbalance_cost"] + p["over_penalty"]] for p in periods],
         )
         lines = [["energy payment", r["energy_payment"]], ["event payment", r["event_payment"]],
