@@ -180,3 +180,65 @@ def test_a_bad_programme_file_names_the_file_and_key(tmp_path: Path) -> None:
         load_programme_file(bad)
     text = str(err.value)
     assert "mine.yaml" in text and "size" in text
+
+
+def _write_utc_csv(series: pd.Series, path: Path) -> Path:
+    """A meter file with UTC times ('...+00:00'), as many meter exports are written."""
+    pd.DataFrame({"timestamp": [t.isoformat() for t in series.index.tz_convert("UTC")],
+                  "power_kw": series.to_numpy()}).to_csv(path, index=False)
+    return path
+
+
+def _local_days_module():  # type: ignore[no-untyped-def]
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import test_dr_local_days
+
+    return test_dr_local_days
+
+
+def test_settle_caiso_evening_event_from_a_utc_meter_file(tmp_path: Path) -> None:
+    """The CAISO case of tests/test_dr_local_days.py end to end: Fri 2024-07-05 17:00-19:00 PDT (Saturday in UTC),
+    the day after Independence Day.  By hand: days Jul 3, 2, 1, Jun 28, 27, 26, 25, 24, 21, 20; baseline 117.7 kW
+    x load point adjustment 1.1 = 129.47 kW; response (129.47 - 90) x 2 h = 78.94 kWh."""
+    m = _local_days_module()
+    metered = _write_utc_csv(m.caiso_history(), tmp_path / "meter.csv")
+    code, out, err = invoke(["settle", "--metered", str(metered), "--programme", "caiso-dera",
+                             "--event", "2024-07-05T17:00/2024-07-05T19:00/50", "--uncommitted", "--json"])
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["baseline"]["days_used"] == [d.isoformat() for d in m.CAISO_DAYS]
+    assert data["baseline"]["adjustment"] == pytest.approx(1.1)
+    assert data["response_kwh"] == pytest.approx(78.94)
+
+
+def test_settle_two_events_and_exclude_day(tmp_path: Path) -> None:
+    """The Guangdong case of tests/test_dr_local_days.py: events Mon 17 and Wed 19 June 2024, 10:00-12:00 CST.
+    By hand: event 1 from Jun 14, 13, 12, 11, 7 -> 111.4 kW, response 102.8 kWh; event 2 leaves out 17 June
+    (curtailed) -> Jun 18, 14, 13, 12, 11 -> 113.6 kW, response 87.2 kWh (66.8 kWh had 17 June been used)."""
+    m = _local_days_module()
+    metered = _write_utc_csv(m.guangdong_history(), tmp_path / "meter.csv")
+    base = ["settle", "--metered", str(metered), "--programme", "cn-guangdong-dr-day-ahead", "--uncommitted"]
+    ev1 = "2024-06-17T10:00+08:00/2024-06-17T12:00+08:00/50"
+    ev2 = "2024-06-19T10:00+08:00/2024-06-19T12:00+08:00/50"
+    code, out, err = invoke([*base, "--event", ev1, "--event", ev2, "--json"])
+    assert code == 0, err
+    first, second = json.loads(out)
+    assert first["response_kwh"] == pytest.approx(102.8)
+    assert second["baseline"]["days_used"] == ["2024-06-18", "2024-06-14", "2024-06-13", "2024-06-12",
+                                               "2024-06-11"]
+    assert second["response_kwh"] == pytest.approx(87.2)
+    # event 2 alone: the curtailed day is used unless the user names it
+    code, out, _ = invoke([*base, "--event", ev2, "--json"])
+    assert code == 0 and json.loads(out)["response_kwh"] == pytest.approx(66.8)
+    code, out, _ = invoke([*base, "--event", ev2, "--exclude-day", "2024-06-17", "--json"])
+    assert code == 0 and json.loads(out)["response_kwh"] == pytest.approx(87.2)
+    code, out, _ = invoke([*base, "--event", ev2, "--exclude-day", "2024-06-17"])
+    assert code == 0 and "baseline note: 2024-06-17: excluded" in out
+    assert "2024-06-19 10:00" in out  # settlement periods labelled in the programme's local time, not UTC (02:00)
+    code, _, err = invoke([*base, "--event", ev2, "--exclude-day", "2024-06-31"])
+    assert code == 2 and err == "--exclude-day '2024-06-31' is not a date YYYY-MM-DD"
+    code, _, err = invoke(["settle", "--scenario", "guangzhou-default", "--programme", "cn-guangdong-dr-day-ahead",
+                           "--exclude-day", "2024-06-17"])
+    assert code == 2 and "--exclude-day applies to --metered" in err

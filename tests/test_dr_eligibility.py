@@ -209,3 +209,34 @@ def test_window_capability_against_the_flex_adjustable_potential() -> None:
         for direction, col in (("down", "down_kw"), ("up", "up_kw")):
             mine = window_capability(day.fleet, day.reference_kw, int(k), int(k) + 4, direction).capability_kw
             assert mine >= row[col] - 1e-6
+
+
+def test_scenario_eligibility_uses_the_programme_local_day_and_call_windows() -> None:
+    """A scenario labelled in UTC, sized for CAISO (call windows 16:00-21:00 America/Los_Angeles).
+
+    Grid: 2024-06-03 07:00 - 2024-06-04 07:00 UTC, hourly: exactly Mon 3 June 00:00-24:00 PDT.  One V2G car plugged
+    in 16:00-21:00 PDT (23:00-04:00 UTC) at 50 % of 100 kWh, 10 kW both ways, needing nothing: its uncontrolled
+    power is 0, so in each one-hour window starting at 16, 17, 18, 19 or 20 PDT it can discharge 10 kW (down
+    10 kW; 10 kWh is well above its 20 % floor).  Size at every needed hour: 10 kW, over one whole local day.
+    (Read in UTC, the grid's only "whole" day would be the 7 hours of 4 June and its 16:00-21:00 would lie outside
+    the grid: size 0.)
+    """
+    from vgi.dr.eligibility import scenario_eligibility
+    from vgi.schedule.api import schedule
+    from vgi.schedule.prices import PriceInputs
+
+    frame = pd.DataFrame(
+        {
+            "session_id": ["V"], "arrival": ["2024-06-03T23:00:00+00:00"], "departure": ["2024-06-04T04:00:00+00:00"],
+            "energy_kwh": [0.0], "battery_kwh": [100.0], "initial_soc": [0.5], "max_charge_kw": [10.0],
+            "max_discharge_kw": [10.0], "charge_efficiency": [1.0], "discharge_efficiency": [1.0], "v2g": [True],
+            "min_soc": [0.2],
+        }
+    )
+    grid = TimeGrid(pd.Timestamp("2024-06-03 07:00", tz="UTC"), pd.Timestamp("2024-06-04 07:00", tz="UTC"), 60)
+    fleet = FleetOnGrid.from_sessions(sessions_from_frame(frame), grid, "v2g")
+    sched = schedule(fleet, "uncontrolled", PriceInputs.flat(grid.n_steps, 0.0))
+    row = scenario_eligibility("caiso-dera", sched, grid, confidence=0.9)
+    assert row["days"] == 1
+    assert row["size_kw"] == pytest.approx(10.0)
+    assert row["direction"] == "down"

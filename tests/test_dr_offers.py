@@ -139,3 +139,19 @@ def test_call_windows_limit_the_offered_hours() -> None:
     off = build_offer(history(), prog, "2024-06-13", n_scenarios=3)
     assert list(off.hours["label"]) == ["18:00", "19:00"]
     assert np.allclose(off.hours["quantity_kw"], 21.0)
+
+
+def test_offer_draws_no_holiday_for_a_working_day() -> None:
+    """Mon 10 June 2024 is the Dragon Boat Festival, a public holiday in China: by default (the programme's country
+    calendar) it is not a working day, so an offer for Thu 13 June draws only from Jun 3-7 and 11 (12 June is only
+    partly known at gate closure, 10:00 on the 12th), each with 3 sessions: every scenario has 3 x 7 = 21 kW at
+    18:00, mean 21 kW.  Give the holiday 30 sessions: drawn as a working day, it would lift the mean above 21."""
+    counts = {d: 3 for d in DAYS}
+    counts[dt.date(2024, 6, 10)] = 30
+    offer = build_offer(history(counts), product(), "2024-06-13", n_scenarios=60, seed=2)
+    drawn = next(n for n in offer.notes if n.startswith("scenario days drawn from"))
+    assert "2024-06-10" not in drawn and "2024-06-11" in drawn
+    assert by_label(offer).loc["18:00", "mean_kw"] == pytest.approx(21.0, abs=1e-6)
+    # told there are no holidays, the same call draws the holiday too
+    loose = build_offer(history(counts), product(), "2024-06-13", n_scenarios=60, seed=2, holidays=frozenset())
+    assert by_label(loose).loc["18:00", "mean_kw"] > 21.0 + 1.0

@@ -6,6 +6,7 @@ Units: power in kW (positive import, negative export), energy in kWh, money in t
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -261,6 +262,17 @@ def offer(sessions_path: str | None, scenario: str | None, fmt: str, programme_i
 # ----------------------------------------------------------------------------------------------- settle
 
 
+def _parse_days(values: tuple[str, ...], option: str) -> list[dt.date]:
+    """``YYYY-MM-DD`` strings as dates; a bad one is a one-line error naming the option and the value."""
+    out = []
+    for v in values:
+        try:
+            out.append(dt.date.fromisoformat(v.strip()))
+        except ValueError as exc:
+            raise VgiError(f"{option} '{v}' is not a date YYYY-MM-DD") from exc
+    return out
+
+
 def _read_power(path: str, what: str) -> pd.Series:
     from vgi.cli.bill_cmd import read_load_csv
 
@@ -291,20 +303,30 @@ def _read_power(path: str, what: str) -> pd.Series:
 @click.option("--uncommitted", is_flag=True, help="No committed volume: pay every kWh of response, no penalties.")
 @click.option("--capacity-kw", type=float, default=0.0, show_default=True, help="Contracted capacity, kW.")
 @click.option("--capacity-months", type=float, default=0.0, show_default=True, help="Months of capacity paid.")
+@click.option("--exclude-day", "exclude_days", multiple=True, metavar="YYYY-MM-DD",
+              help="A local day (programme's time zone) the baselines must not use, e.g. an event day settled "
+                   "in an earlier call (repeatable).  The days of earlier --event's are left out by themselves.")
 @json_option
 def settle(metered_path: str | None, scenario: str | None, programme_id: str, events: tuple[str, ...],
            price: float | None, baseline_method: str | None, history_path: str | None, declared_path: str | None,
            imbalance_price: float | None, uncommitted: bool, capacity_kw: float, capacity_months: float,
-           as_json: bool) -> None:
-    """Settle events: measured response against the baseline, payments and penalties by the programme's rules."""
+           exclude_days: tuple[str, ...], as_json: bool) -> None:
+    """Settle events: measured response against the baseline, payments and penalties by the programme's rules.
+
+    Baseline days are local days of the programme's time zone; the days of earlier events in the same call, and
+    every --exclude-day, are not used."""
     from vgi.dr.events import parse_event
     from vgi.dr.programmes import get_programme
-    from vgi.dr.settlement import CompensationLedger, settle_event
+    from vgi.dr.settlement import settle_events
 
     prog = get_programme(programme_id)
     if (metered_path is None) == (scenario is None):
         raise VgiError("give exactly one of --metered FILE or --scenario NAME-OR-FILE")
+    excluded = _parse_days(exclude_days, "--exclude-day")
     if scenario is not None:
+        if excluded:
+            raise VgiError("--exclude-day applies to --metered; a scenario's baselines already leave out its "
+                           "event days")
         results = _settle_scenario(scenario, prog)
     else:
         if not events:
@@ -312,16 +334,16 @@ def settle(metered_path: str | None, scenario: str | None, programme_id: str, ev
         metered = _read_power(metered_path, "--metered")  # type: ignore[arg-type]
         history = _read_power(history_path, "--history") if history_path else None
         declared = _read_power(declared_path, "--declared") if declared_path else None
-        ledger = CompensationLedger()
-        results = []
+        parsed = []
         for i, text in enumerate(events):
             ev = parse_event(text, prog.timezone, price_per_kwh=price)
-            ev = type(ev)(ev.start, ev.end, ev.committed_kw, ev.direction, ev.price_per_kwh, f"event-{i + 1}")
-            st = settle_event(prog, ev, metered, history_kw=history, baseline_method=baseline_method,
-                              declared_kw=declared, imbalance_price_per_kwh=imbalance_price, ledger=ledger,
-                              capacity_kw=capacity_kw, capacity_months=capacity_months if i == 0 else 0.0,
-                              uncommitted=uncommitted)
-            results.append(st.to_dict())
+            parsed.append(type(ev)(ev.start, ev.end, ev.committed_kw, ev.direction, ev.price_per_kwh,
+                                   f"event-{i + 1}"))
+        settled = settle_events(prog, parsed, metered, history_kw=history, baseline_method=baseline_method,
+                                declared_kw=declared, exclude_days=excluded,
+                                imbalance_price_per_kwh=imbalance_price, capacity_kw=capacity_kw,
+                                capacity_months=capacity_months, uncommitted=uncommitted)
+        results = [st.to_dict() for st in settled]
     if as_json:
         print_json(results if len(results) != 1 else results[0])
         return
@@ -333,11 +355,11 @@ def settle(metered_path: str | None, scenario: str | None, programme_id: str, ev
         periods = r["periods"]
         print_table(
             title,
-            ["period", "baseline kWh", "metered kWh", "response kWh", "committed kWh", "paid kWh", "price",
-             "payment", "penalty"],
-            [[pd.Timestamp(p["period_start"]).strftime("%Y-%m-%d %H:%M"), p["baseline_kwh"], p["metered_kwh"],
-              p["response_kwh"], p["committed_kwh"],
-              p["paid_kwh"], p["price_per_kwh"], p["energy_payment"],
+            [f"period ({prog.timezone})", "baseline kWh", "metered kWh", "response kWh", "committed kWh", "paid kWh",
+             "price", "payment", "penalty"],
+            [[pd.Timestamp(p["period_start"]).tz_convert(prog.timezone).strftime("%Y-%m-%d %H:%M"), p["baseline_kwh"],
+              p["metered_kwh"], p["response_kwh"], p["committed_kwh"], p["paid_kwh"], p["price_per_kwh"],
+              p["energy_payment"],
               p["under_penalty"] + p["imbalance_cost"] + p["over_penalty"]] for p in periods],
         )
         lines = [["energy payment", r["energy_payment"]], ["event payment", r["event_payment"]],
@@ -349,6 +371,8 @@ def settle(metered_path: str | None, scenario: str | None, programme_id: str, ev
             b = r["baseline"]
             click.echo(f"baseline: {b['method']}; days used: {', '.join(b['days_used']) or '-'}; "
                        f"adjustment: {_fmt(b['adjustment'])}")
+            for note in b["notes"]:
+                click.echo(f"baseline note: {note}")
         for note in r["notes"]:
             click.echo(f"note: {note}")
 

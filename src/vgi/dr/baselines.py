@@ -148,6 +148,23 @@ def _window_index(start: pd.Timestamp, end: pd.Timestamp, step: pd.Timedelta, an
     return pd.date_range(start, end, freq=step, inclusive="left")
 
 
+def _local_dates(values: Iterable[Any], timezone: str) -> list[dt.date]:
+    """Dates as local dates: a date stays as it is; a tz-aware time gives its local date in ``timezone``."""
+    out: list[dt.date] = []
+    for v in values:
+        if isinstance(v, dt.datetime):
+            ts = pd.Timestamp(v)
+            out.append((ts.tz_convert(timezone) if ts.tzinfo is not None else ts).date())
+        elif isinstance(v, dt.date):
+            out.append(v)
+        else:
+            try:
+                out.append(dt.date.fromisoformat(str(v)))
+            except ValueError as exc:
+                raise VgiError(f"'{v}' is not a date YYYY-MM-DD") from exc
+    return out
+
+
 def _is_working(dates: Iterable[dt.date], holidays: frozenset[dt.date]) -> np.ndarray:
     return np.array([d.weekday() < 5 and d not in holidays for d in dates], dtype=bool)
 
@@ -255,8 +272,8 @@ def day_matching(
                                   history.index[0], "adjustment window")
         adj_off, adj_tods = table.positions(adj_times, event_day)
 
-    holiday_set = frozenset(holidays)
-    excluded = set(exclude_days)
+    holiday_set = frozenset(_local_dates(holidays, tz))
+    excluded = set(_local_dates(exclude_days, tz))
     first = event_day - dt.timedelta(days=lookback_days)
     all_days = [d for d in table.table.index if first <= d < event_day]
     notes: list[str] = []
@@ -365,6 +382,7 @@ def caiso_10_in_10(
     history, _ = check_history(history_kw)
     tz = timezone or str(pd.DatetimeIndex(history.index).tz)
     event_day = pd.Timestamp(start).tz_convert(tz).date()
+    holidays = tuple(_local_dates(holidays, tz))
     working = bool(_is_working([event_day], frozenset(holidays))[0])
     n = 10 if working else 4
     return day_matching(
@@ -546,25 +564,39 @@ def baseline_for(
     holidays: Iterable[dt.date] | None = None,
     exclude_days: Iterable[dt.date] = (),
     method: str | None = None,
+    timezone: str | None = None,
 ) -> BaselineResult:
     """The baseline a programme (or a :class:`~vgi.dr.programmes.BaselineSpec`) prescribes for an event window.
 
     ``method`` overrides the programme's method (``x_of_y``, ``caiso``, ``high_4_of_5``, ``similar_days``,
-    ``declared``, ``meter_before_after``, ``ev_counterfactual``).  Holidays default to the programme's country's
-    public holidays.
+    ``declared``, ``meter_before_after``, ``ev_counterfactual``).  Day-matching methods work on local days of
+    ``timezone``, by default the programme's own time zone (with a bare :class:`BaselineSpec`: the history index's
+    zone): the event day, its type (working / weekend / holiday), the candidate days, the lookback and the
+    day-of adjustment window are all local, whatever zone the history and the event times are written in.
+    Holidays default to the programme's country's public holidays of the local years the lookback spans.
+    ``exclude_days`` are local dates not to use (earlier event days of the programme, outages).
     """
     from vgi.dr.programmes import BaselineSpec, Programme
 
     country = None
+    tz = timezone
     if isinstance(spec, Programme):
         country = spec.country
         spec_ = spec.baseline
+        tz = tz or spec.timezone
     else:
         spec_ = spec
+    if tz is None and history_kw is not None and isinstance(history_kw.index, pd.DatetimeIndex):
+        tz = None if history_kw.index.tz is None else str(history_kw.index.tz)
     chosen = method or spec_.method
     if holidays is None and country and chosen not in ("declared", "meter_before_after", "ev_counterfactual"):
         start_ts = pd.Timestamp(start)
-        holidays = country_holidays(country, range(start_ts.year - 1, start_ts.year + 1))
+        if start_ts.tzinfo is None:
+            raise VgiError("event start and end must be tz-aware")
+        # the local year of the event day (an evening event in Asia/Shanghai on 1 January starts in the previous
+        # UTC year) and the year before it, which the lookback may reach
+        local_year = start_ts.tz_convert(tz or "UTC").year
+        holidays = country_holidays(country, range(local_year - 1, local_year + 1))
     hol = tuple(holidays or ())
     if chosen in ("x_of_y", "high_x_of_y", "caiso", "high_4_of_5", "similar_days") and history_kw is None:
         raise VgiError(f"the {chosen} baseline needs a metered history")
@@ -572,10 +604,11 @@ def baseline_for(
     if chosen == "caiso":
         assert history_kw is not None
         cap = 0.2 if spec_.adjustment_cap is None else spec_.adjustment_cap
-        return caiso_10_in_10(history_kw, start, end, holidays=hol, exclude_days=exclude_days, adjustment_cap=cap)
+        return caiso_10_in_10(history_kw, start, end, holidays=hol, exclude_days=exclude_days, adjustment_cap=cap,
+                              timezone=tz)
     if chosen == "high_4_of_5":
         assert history_kw is not None
-        return high_4_of_5(history_kw, start, end, holidays=hol, exclude_days=exclude_days)
+        return high_4_of_5(history_kw, start, end, holidays=hol, exclude_days=exclude_days, timezone=tz)
     if chosen in ("x_of_y", "high_x_of_y"):
         assert history_kw is not None
         x = spec_.x or 10
@@ -585,12 +618,13 @@ def baseline_for(
             select="highest" if chosen == "high_x_of_y" else "recent", same_day_type=spec_.same_day_type,
             adjustment=spec_.adjustment, adjustment_cap=spec_.adjustment_cap,
             adjustment_window_minutes=spec_.adjustment_window_minutes, exclude_days=exclude_days, holidays=hol,
+            timezone=tz,
         )
     if chosen == "similar_days":
         assert history_kw is not None
         return similar_days_average(
             history_kw, start, end, n_days=spec_.y or spec_.x or 5, lookback_days=spec_.lookback_days or 30,
-            same_day_type=spec_.same_day_type, holidays=hol, exclude_days=exclude_days,
+            same_day_type=spec_.same_day_type, holidays=hol, exclude_days=exclude_days, timezone=tz,
         )
     if chosen == "declared":
         if declared_kw is None:

@@ -477,8 +477,9 @@ def scenario_eligibility(
 ) -> dict[str, Any]:
     """Eligibility of a scenario's fleet (the fleet of ``schedule``, in its mode) for a programme, as one flat row.
 
-    The size is measured as in :func:`assess`, on each whole local day of the scenario's grid against the sessions'
-    uncontrolled counterfactual over the whole horizon.  Returns ``eligible`` (True / False), ``reason``,
+    The size is measured as in :func:`assess`, on each whole local day of the grid in the programme's time zone
+    (call windows are local clock times there too) against the sessions' uncontrolled counterfactual over the whole
+    horizon.  Returns ``eligible`` (True / False), ``reason``,
     ``size_kw`` (at ``confidence`` over the needed hours), ``min_kw``, ``max_kw``, ``direction``, ``days``,
     ``vehicles_needed`` (at the programme's minimum size, taking sessions per day as vehicles) and ``rules`` (the
     behaviour and project rules checked).
@@ -488,7 +489,8 @@ def scenario_eligibility(
     prog = get_programme(programme) if isinstance(programme, str) else programme
     fleet = schedule.fleet
     grid = grid or fleet.grid
-    local = grid.local_index
+    # local days and clock times of the programme's time zone (the scenario's grid may be labelled in another)
+    local = pd.DatetimeIndex(grid.utc_index).tz_convert(prog.timezone)
     dates = np.asarray([t.date() for t in local])
     minute = (local.hour * 60 + local.minute).to_numpy()
     whole_days = [d for d in dict.fromkeys(dates.tolist()) if minute[np.flatnonzero(dates == d)[0]] == 0]

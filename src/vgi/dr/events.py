@@ -7,6 +7,7 @@ value per settlement period) and, where the programme prices it per event, the c
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
@@ -80,6 +81,13 @@ class Event:
                 )
             return np.asarray(self.committed_kw, dtype=float)
         return np.full(n_periods, float(self.committed_kw))
+
+    def local_days(self, timezone: str) -> tuple[dt.date, ...]:
+        """The local dates in ``timezone`` that the window ``[start, end)`` touches (one, or more for an event
+        across local midnight)."""
+        first = self.start.tz_convert(timezone).date()
+        last = (self.end - pd.Timedelta(1, unit="ns")).tz_convert(timezone).date()
+        return tuple(first + dt.timedelta(days=i) for i in range((last - first).days + 1))
 
     def mask(self, index: pd.DatetimeIndex) -> np.ndarray:
         """Steps of ``index`` (step starts) inside the window."""

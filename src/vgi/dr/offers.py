@@ -195,7 +195,7 @@ def build_offer(
     wear_cost_per_kwh: float = 0.0,
     margin_per_kwh: float = 0.0,
     refill_hours: float = 6.0,
-    holidays: frozenset[dt.date] = frozenset(),
+    holidays: frozenset[dt.date] | None = None,
     step_minutes: int = 15,
 ) -> Offer:
     """The day-ahead offer of a fleet for ``day`` (see the module docstring).
@@ -209,6 +209,8 @@ def build_offer(
         mode: ``v1g`` or ``v2g`` (default: v2g where sessions may discharge).
         now: when the offer is made (default: at gate closure); hours whose gate has closed are not offered.
         tariff: the import tariff, for the energy cost of moving charging; wear and margin per kWh add to it.
+        holidays: local dates that count as non-working when scenario days of the offer day's type are drawn
+            (default: the public holidays of the programme's country in the offer day's year and the one before).
     """
     prog = get_programme(programme) if isinstance(programme, str) else programme
     target = pd.Timestamp(day).date() if isinstance(day, str) else day
@@ -218,6 +220,14 @@ def build_offer(
         raise VgiError("need at least one scenario")
     mode_ = fleet_mode(sessions, mode)
     notes: list[str] = []
+    if holidays is None:
+        from vgi.dr.baselines import country_holidays
+
+        try:
+            holidays = country_holidays(prog.country, range(target.year - 1, target.year + 1))
+        except VgiError as exc:
+            notes.append(f"{exc}: only weekends make a day non-working")
+            holidays = frozenset()
     gate = gate_closure(prog, target)
     submitted = now if now is not None else gate
     if now is None and gate is not None:

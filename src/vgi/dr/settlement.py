@@ -57,6 +57,7 @@ __all__ = [
     "conflicts",
     "settle_arrays",
     "settle_event",
+    "settle_events",
     "settle_fleet",
 ]
 
@@ -514,7 +515,9 @@ def settle_event(
 
     ``metered_kw`` covers at least the event window (and the day-of adjustment window where the baseline has one);
     ``history_kw`` (default: ``metered_kw`` itself) holds the days the baseline is built from.  The baseline follows
-    the programme (or ``baseline_method``), unless ``baseline`` is given.  ``uncommitted`` settles without a
+    the programme (or ``baseline_method``), unless ``baseline`` is given; its days are local days of the programme's
+    time zone, and ``exclude_days`` (local dates) are not used: pass the days of the programme's earlier events, or
+    settle several events with :func:`settle_events`, which does so itself.  ``uncommitted`` settles without a
     committed volume (every kWh of response paid, no penalties).
     """
     prog = get_programme(programme) if isinstance(programme, str) else programme
@@ -549,6 +552,47 @@ def settle_event(
         resource=resource, capacity_kw=capacity_kw, capacity_months=capacity_months, baseline=baseline,
         step_fraction=fraction,
     )
+
+
+def settle_events(
+    programme: Programme | str,
+    events: Sequence[Event],
+    metered_kw: pd.Series,
+    *,
+    history_kw: pd.Series | None = None,
+    baseline_method: str | None = None,
+    declared_kw: pd.Series | None = None,
+    holidays: Iterable[Any] | None = None,
+    exclude_days: Iterable[Any] = (),
+    imbalance_price_per_kwh: float | None = None,
+    ledger: CompensationLedger | None = None,
+    resource: str = "aggregate",
+    capacity_kw: float = 0.0,
+    capacity_months: float = 0.0,
+    uncommitted: bool = False,
+) -> list[Settlement]:
+    """Settle several events of one programme on the same meter (:func:`settle_event` for each, in the order given).
+
+    The baseline of each event leaves out the local days (in the programme's time zone) of every event that starts
+    before it: an earlier event day was curtailed and is not a normal day (CAISO, PJM and the Chinese provincial
+    rules all exclude event days).  ``exclude_days`` adds local dates the caller knows were events of earlier
+    calls, or are otherwise abnormal.  One ledger (``ledger``, or a new one) carries the kWh paid across the events;
+    the capacity line (``capacity_kw`` x ``capacity_months``) is paid once, with the first event given.
+    """
+    prog = get_programme(programme) if isinstance(programme, str) else programme
+    ledger = CompensationLedger() if ledger is None else ledger
+    given = tuple(exclude_days)
+    event_days = [ev.local_days(prog.timezone) for ev in events]
+    out: list[Settlement] = []
+    for i, ev in enumerate(events):
+        earlier = [d for j, other in enumerate(events) if other.start < ev.start for d in event_days[j]]
+        out.append(settle_event(
+            prog, ev, metered_kw, history_kw=history_kw, baseline_method=baseline_method, declared_kw=declared_kw,
+            holidays=holidays, exclude_days=(*given, *earlier), imbalance_price_per_kwh=imbalance_price_per_kwh,
+            ledger=ledger, resource=resource, capacity_kw=capacity_kw,
+            capacity_months=capacity_months if i == 0 else 0.0, uncommitted=uncommitted,
+        ))
+    return out
 
 
 def _step_fractions(step_starts: pd.DatetimeIndex, step: pd.Timedelta, event: Event) -> np.ndarray:

@@ -347,7 +347,8 @@ def _method_baseline(inp: Inputs, method: str, own_kw: np.ndarray, ev: EventWind
     history = pd.Series(own_kw, index=inp.grid.utc_index, name="power_kw")
     try:
         result = baseline_for(
-            spec, history, ev.start, ev.end, method=chosen, exclude_days=[e.spec.day for e in inp.events]
+            spec, history, ev.start, ev.end, method=chosen, exclude_days=[e.spec.day for e in inp.events],
+            timezone=None if ev.spec.programme else inp.grid.timezone,
         )
     except VgiError as exc:
         raise VgiError(f"event '{ev.id}': baseline '{method}': {exc}") from exc
