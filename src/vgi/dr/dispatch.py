@@ -14,7 +14,7 @@ could meet uncontrolled is met, and no battery goes below its minimum SoC.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -83,16 +83,9 @@ class DispatchResult:
 
 
 def _event_steps(fleet: FleetOnGrid, event: Event) -> tuple[int, int]:
-    idx = fleet.grid.utc_index
-    mask = event.mask(idx)
-    if not mask.any():
-        raise VgiError(f"event {event.start} - {event.end} lies outside the fleet's time grid")
-    steps = np.flatnonzero(mask)
-    a, b = int(steps[0]), int(steps[-1]) + 1
-    step = pd.Timedelta(minutes=fleet.grid.step_minutes)
-    if idx[a] != event.start or idx[b - 1] + step != event.end:
-        raise VgiError(f"event {event.start} - {event.end} is not on the fleet's {fleet.grid.step_minutes}-min steps")
-    return a, b
+    from vgi.aggregator.core import event_window
+
+    return event_window(fleet.grid.utc_index, fleet.grid.step_minutes, event)
 
 
 def check_drivers_kept(schedule: Schedule, tolerance_kwh: float = NEED_TOLERANCE_KWH) -> list[str]:
@@ -225,13 +218,14 @@ def dispatch_event(
         wear_cost_per_kwh: battery wear per battery-side kWh discharged.
         options: a :class:`vgi.schedule.options.ScheduleOptions` with further limits (site limits, ...).
     """
+    from vgi.aggregator.core import deliver_event, event_target
+    from vgi.aggregator.terms import CouplingTerms
     from vgi.dr.baselines import ev_counterfactual
-    from vgi.schedule.api import schedule
-    from vgi.schedule.options import DrEvent, ScheduleOptions
+    from vgi.schedule.options import ScheduleOptions
 
     grid = fleet.grid
     prices = prices or PriceInputs.flat(grid.n_steps, 0.0)
-    a, b = _event_steps(fleet, event)
+    _event_steps(fleet, event)
     notes: list[str] = []
     if baseline_kw is None:
         cf = ev_counterfactual(fleet, prices)
@@ -243,43 +237,22 @@ def dispatch_event(
         base_sessions = baseline_per_session_kw
         if baseline.shape != (grid.n_steps,):
             raise VgiError(f"baseline has {baseline.size} values for {grid.n_steps} steps")
-    committed = event.committed_kw
-    if isinstance(committed, tuple):
-        req_w = np.asarray(committed, dtype=float)
-        if req_w.shape != (b - a,):
-            raise VgiError(f"{req_w.size} committed values for {b - a} steps of the event window")
-    else:
-        req_w = np.full(b - a, float(committed))
-    requested = np.zeros(grid.n_steps)
-    requested[a:b] = req_w
     dr_pen, unmet_pen = _penalties(prices, fleet, shortfall_penalty_per_kwh)
+    target = event_target(fleet, event, baseline, dr_pen)
+    a, b = target.start_step, target.stop_step
+    requested = np.zeros(grid.n_steps)
+    requested[a:b] = target.requested_kw
     base_opts = options if options is not None else ScheduleOptions()
-    if event.direction == "down":
-        # the scheduler's DrEvent takes one reduction; a varying request is passed through the baseline
-        red = float(req_w.max())
-        eff_base = baseline.copy()
-        eff_base[a:b] = baseline[a:b] + (red - req_w)
-        opts = base_opts.with_(
-            dr_event=DrEvent(a, b, red, eff_base, dr_pen),
-            unmet_penalty_per_kwh=unmet_pen,
-            wear_cost_per_kwh=wear_cost_per_kwh or base_opts.wear_cost_per_kwh,
-        )
-    else:
-        floor_kw = -(float(fleet.max_discharge_kw.sum()) + 1.0)
-        target = np.full(grid.n_steps, floor_kw)
-        target[a:b] = baseline[a:b] + req_w
-        opts = base_opts.with_(
-            target_kw=target, under_penalty_per_kwh=dr_pen, over_penalty_per_kwh=0.0,
-            unmet_penalty_per_kwh=unmet_pen, wear_cost_per_kwh=wear_cost_per_kwh or base_opts.wear_cost_per_kwh,
-        )
-    sched = schedule(fleet, "coupled", prices, opts)
-    if event.direction == "up" and simultaneous_kwh(sched) > 1e-6:
-        # the LP raised import by charging and discharging a car at once; no car can, so plan without discharge
-        v1g = replace(fleet, mode="v1g", max_discharge_kw=np.zeros(len(fleet)))
-        sched = schedule(v1g, "coupled", prices, opts)
-        sched = replace(sched, fleet=fleet, discharge_kw=np.zeros_like(sched.charge_kw))
-        notes.append("re-planned without discharge: the first plan charged and discharged cars at once to raise "
-                     "import, which no car can do")
+    terms = CouplingTerms(
+        site_limit_kw=base_opts.site_limit_kw,
+        fleet_import_limit_kw=base_opts.fleet_import_limit_kw,
+        fleet_export_limit_kw=base_opts.fleet_export_limit_kw,
+        peak_weight_per_kw=base_opts.minimise_peak,
+        unmet_penalty_per_kwh=unmet_pen,
+        wear_cost_per_kwh=wear_cost_per_kwh or base_opts.wear_cost_per_kwh,
+    )
+    sched, more = deliver_event(fleet, [target], prices, terms, base_opts)
+    notes += more
     return _finish(fleet, sched, baseline, base_sessions, requested, event.direction, (a, b), notes)
 
 
