@@ -212,3 +212,22 @@ def test_simulated_clock_never_goes_back() -> None:
         clock.advance_to(T0)
     with pytest.raises(VgiError, match="tz-aware"):
         SimulatedClock(pd.Timestamp("2024-01-01"))
+
+
+def test_terms_from_options_round_trip() -> None:
+    base = np.array([4.0, 4.0, 4.0])
+    opts = ScheduleOptions(site_limit_kw={"depot": 9.0}, fleet_import_limit_kw=20.0, minimise_peak=0.5,
+                           dr_event=DrEvent(1, 3, 2.0, base, 6.0), wear_cost_per_kwh=0.1, unmet_penalty_per_kwh=50.0,
+                           solver="lp", gap_tolerance=1e-4)
+    terms = CouplingTerms.from_options(opts, 3)
+    again = terms.options(opts)
+    assert again.site_limit_kw == {"depot": 9.0}
+    assert again.fleet_import_limit_kw == 20.0 and again.minimise_peak == 0.5
+    assert again.wear_cost_per_kwh == 0.1 and again.unmet_penalty_per_kwh == 50.0
+    assert again.solver == "lp" and again.gap_tolerance == 1e-4
+    assert isinstance(again.dr_event, DrEvent)
+    assert (again.dr_event.start_step, again.dr_event.stop_step, again.dr_event.reduction_kw) == (1, 3, 2.0)
+    np.testing.assert_allclose(again.dr_event.baseline_kw, base)
+    later = terms.from_step(2).options(opts)
+    assert isinstance(later.dr_event, DrEvent)
+    assert (later.dr_event.start_step, later.dr_event.stop_step) == (0, 1)

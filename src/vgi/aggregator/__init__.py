@@ -2,7 +2,7 @@
 
 Its input is a :class:`~vgi.aggregator.snapshot.FleetSnapshot`: the sessions plugged in (or known to come) at a
 moment, the energy each has had so far, the prices ahead, and the coupling terms (site and feeder limits, a peak
-weight, event targets, the price of an unmet need) as one :class:`~vgi.aggregator.terms.CouplingTerms`.  Its
+weight, event targets, the price of an unmet need) as one :class:`~vgi.schedule.terms.CouplingTerms`.  Its
 operations are pure functions:
 
 * :func:`~vgi.aggregator.core.replan` — the plan from now on (per session and step, and the setpoints to send now);
@@ -16,7 +16,7 @@ it on a simulated clock, ``vgi serve`` on the wall clock with OCPP charge points
 from vgi.aggregator.clock import Clock, SimulatedClock, WallClock
 from vgi.aggregator.core import Plan, deliver_event, replan, settle
 from vgi.aggregator.snapshot import FleetSnapshot, battery_gain_kwh, snapshot_at
-from vgi.aggregator.terms import CouplingTerms, EventTarget
+from vgi.schedule.terms import CouplingTerms, EventTarget
 
 __all__ = [
     "Clock",

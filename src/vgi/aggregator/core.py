@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 
 from vgi.aggregator.snapshot import FleetSnapshot
-from vgi.aggregator.terms import CouplingTerms, EventTarget
 from vgi.errors import VgiError
 from vgi.schedule.options import ScheduleOptions
 from vgi.schedule.prices import PriceInputs
 from vgi.schedule.problem import FleetOnGrid, Schedule
+from vgi.schedule.terms import CouplingTerms, EventTarget
 
 if TYPE_CHECKING:
     from vgi.dr.events import Event

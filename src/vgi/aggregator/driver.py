@@ -17,13 +17,13 @@ import pandas as pd
 from vgi.aggregator.clock import Clock
 from vgi.aggregator.core import Plan, replan
 from vgi.aggregator.snapshot import FleetSnapshot, snapshot_at
-from vgi.aggregator.terms import CouplingTerms
 from vgi.errors import VgiError
 from vgi.model.sessions import SessionTable
 from vgi.model.timegrid import TimeGrid
 from vgi.schedule.options import ScheduleOptions
 from vgi.schedule.prices import PriceInputs
 from vgi.schedule.problem import FleetOnGrid, Mode, Schedule
+from vgi.schedule.terms import CouplingTerms
 
 __all__ = ["Actuator", "FleetSource", "LoopStep", "SimulatedFleet", "run_loop"]
 

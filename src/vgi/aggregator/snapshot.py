@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from vgi.aggregator.terms import CouplingTerms
 from vgi.errors import VgiError
 from vgi.model.sessions import SessionTable
 from vgi.model.timegrid import TimeGrid
 from vgi.schedule.prices import PriceInputs
 from vgi.schedule.problem import FleetOnGrid, Mode
+from vgi.schedule.terms import CouplingTerms
 
 __all__ = ["FleetSnapshot", "battery_gain_kwh", "snapshot_at"]
 

@@ -219,9 +219,9 @@ def dispatch_event(
         options: a :class:`vgi.schedule.options.ScheduleOptions` with further limits (site limits, ...).
     """
     from vgi.aggregator.core import deliver_event, event_target
-    from vgi.aggregator.terms import CouplingTerms
     from vgi.dr.baselines import ev_counterfactual
     from vgi.schedule.options import ScheduleOptions
+    from vgi.schedule.terms import CouplingTerms
 
     grid = fleet.grid
     prices = prices or PriceInputs.flat(grid.n_steps, 0.0)

@@ -281,7 +281,7 @@ def _shortfall_price(inp: Inputs, ev: EventWindow) -> float:
 def _terms(inp: Inputs, fleet: FleetOnGrid, baselines: dict[str, np.ndarray] | None) -> Any:
     """The aggregator's coupling terms: the scenario's site and feeder limits, its peak weight, the price of an
     unmet need, and (with ``baselines``) each event to deliver against its baseline at its shortfall price."""
-    from vgi.aggregator.terms import CouplingTerms, EventTarget
+    from vgi.schedule.terms import CouplingTerms, EventTarget
 
     scn = inp.scenario
     limit = None

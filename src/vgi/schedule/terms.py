@@ -1,4 +1,4 @@
-"""The coupling terms of an aggregator's plan, as one model.
+"""The coupling terms of a plan, as one model.
 
 Everything that ties the cars of a fleet together — site import limits, the feeder's import and export limits, a
 weight on the fleet's peak, demand-response events to deliver against their baselines, a dispatch curve to follow —
@@ -140,6 +140,30 @@ class CouplingTerms:
 
     def with_(self, **changes: Any) -> CouplingTerms:
         return replace(self, **changes)
+
+    @classmethod
+    def from_options(cls, options: ScheduleOptions, n_steps: int) -> CouplingTerms:
+        """The terms that ``options`` carries (a ``dr_event`` becomes a ``down`` event of constant request on a grid
+        of ``n_steps``); ``terms.options(options)`` gives the same coupling back."""
+        events: tuple[EventTarget, ...] = ()
+        if options.dr_event is not None:
+            ev = options.dr_event if isinstance(options.dr_event, DrEvent) else DrEvent(*options.dr_event)
+            base = np.broadcast_to(np.asarray(ev.baseline_kw, dtype=float), (n_steps,)).copy()
+            width = int(ev.stop_step) - int(ev.start_step)
+            events = (EventTarget("event", int(ev.start_step), int(ev.stop_step), "down",
+                                  np.full(width, float(ev.reduction_kw)), base, float(ev.shortfall_penalty_per_kwh)),)
+        return cls(
+            site_limit_kw=options.site_limit_kw,
+            fleet_import_limit_kw=options.fleet_import_limit_kw,
+            fleet_export_limit_kw=options.fleet_export_limit_kw,
+            peak_weight_per_kw=options.minimise_peak,
+            events=events,
+            target_kw=options.target_kw,
+            over_penalty_per_kwh=options.over_penalty_per_kwh,
+            under_penalty_per_kwh=options.under_penalty_per_kwh,
+            unmet_penalty_per_kwh=options.unmet_penalty_per_kwh,
+            wear_cost_per_kwh=options.wear_cost_per_kwh,
+        )
 
     def options(self, base: ScheduleOptions | None = None, fleet: FleetOnGrid | None = None) -> ScheduleOptions:
         """The scheduler options of these terms, on top of ``base`` (solver, gap, time limit, ...).
