@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from vgi.dr.programmes import Programme
     from vgi.dr.settlement import Settlement
 
-__all__ = ["Plan", "deliver_event", "event_target", "event_window", "replan", "settle"]
+__all__ = ["Plan", "deliver_event", "event_target", "event_window", "replan", "settle", "simultaneous_kwh"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,6 +100,15 @@ def event_target(
     return EventTarget(event.event_id, a, b, event.direction, request, baseline, shortfall_price_per_kwh)
 
 
+def simultaneous_kwh(schedule: Schedule) -> float:
+    """Energy (grid side, kWh) a schedule has the same car charge and discharge in the same step: an LP relaxation
+    burns energy that way through the losses, which no car can do."""
+    if schedule.discharge_kw is None:
+        return 0.0
+    both = np.minimum(schedule.charge_kw, schedule.discharge_kw)
+    return float(both.sum() * schedule.fleet.step_hours)
+
+
 def deliver_event(
     fleet: FleetOnGrid,
     targets: Sequence[EventTarget],
@@ -112,7 +121,6 @@ def deliver_event(
     Returns the schedule and notes.  An ``up`` event that the plan meets by charging and discharging one car in the
     same step (which no car can do) is planned again without discharge, and a note says so.
     """
-    from vgi.dr.dispatch import simultaneous_kwh
     from vgi.schedule.api import schedule
 
     terms = (terms or CouplingTerms()).with_(events=tuple(targets))

@@ -90,12 +90,13 @@ class Results:
     def currency(self) -> str:
         return self.inputs.currency
 
-    def write(self, out_dir: str | Path | None = None, report: bool = True) -> dict[str, Path]:
-        """Write every output file (see :mod:`vgi.scenario.output`); default ``./vgi-results/<name>/``."""
+    def write(self, out_dir: str | Path | None = None) -> dict[str, Path]:
+        """Write the data files (see :mod:`vgi.scenario.output`); default ``./vgi-results/<name>/``.  The HTML
+        report is drawn by :func:`vgi.report.html.write_report` (``vgi.run(..., out=...)`` writes both)."""
         from vgi.scenario.output import default_out_dir, write_results
 
         target = Path(out_dir) if out_dir is not None else default_out_dir(self.scenario.name)
-        paths = write_results(self, target, report=report)
+        paths = write_results(self, target)
         self.out_dir = target
         return paths
 

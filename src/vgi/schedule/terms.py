@@ -5,7 +5,7 @@ weight on the fleet's peak, demand-response events to deliver against their base
 and the prices of falling short (an event's shortfall price, the price of a driver's unmet need) are one
 :class:`CouplingTerms`.  :meth:`CouplingTerms.options` is the only place that turns them into the scheduler's
 :class:`~vgi.schedule.options.ScheduleOptions`, which the LP, the decomposition and online re-planning all read, so
-the scenario runner, :func:`vgi.dr.dispatch.dispatch_event` and the live service plan with the same terms.
+the scenario runner, :func:`vgi.aggregator.dispatch.dispatch_event` and the live service plan with the same terms.
 :meth:`CouplingTerms.from_step` cuts them to a plan that starts later on the same grid (re-planning).
 """
 

@@ -20,10 +20,12 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from vgi.aggregator.core import deliver_event, event_target, event_window, simultaneous_kwh
 from vgi.dr.events import Event
 from vgi.errors import VgiError
 from vgi.schedule.prices import PriceInputs
 from vgi.schedule.problem import FleetOnGrid, Schedule
+from vgi.schedule.terms import CouplingTerms
 
 __all__ = ["DispatchResult", "check_drivers_kept", "dispatch_curve", "dispatch_event", "simultaneous_kwh"]
 
@@ -83,8 +85,6 @@ class DispatchResult:
 
 
 def _event_steps(fleet: FleetOnGrid, event: Event) -> tuple[int, int]:
-    from vgi.aggregator.core import event_window
-
     return event_window(fleet.grid.utc_index, fleet.grid.step_minutes, event)
 
 
@@ -117,15 +117,6 @@ def check_drivers_kept(schedule: Schedule, tolerance_kwh: float = NEED_TOLERANCE
     if schedule.discharge_kw is not None and (schedule.discharge_kw > fleet.discharge_limit_kw() + tol_kw).any():
         problems.append("discharging beyond a session's limit, consent or plug-in window")
     return problems
-
-
-def simultaneous_kwh(schedule: Schedule) -> float:
-    """Energy (grid side, kWh) a schedule has the same car charge and discharge in the same step: an LP relaxation
-    burns energy that way through the losses, which no car can do."""
-    if schedule.discharge_kw is None:
-        return 0.0
-    both = np.minimum(schedule.charge_kw, schedule.discharge_kw)
-    return float(both.sum() * schedule.fleet.step_hours)
 
 
 def _penalties(prices: PriceInputs, fleet: FleetOnGrid, shortfall_penalty: float | None) -> tuple[float, float]:
@@ -218,10 +209,8 @@ def dispatch_event(
         wear_cost_per_kwh: battery wear per battery-side kWh discharged.
         options: a :class:`vgi.schedule.options.ScheduleOptions` with further limits (site limits, ...).
     """
-    from vgi.aggregator.core import deliver_event, event_target
     from vgi.dr.baselines import ev_counterfactual
     from vgi.schedule.options import ScheduleOptions
-    from vgi.schedule.terms import CouplingTerms
 
     grid = fleet.grid
     prices = prices or PriceInputs.flat(grid.n_steps, 0.0)
