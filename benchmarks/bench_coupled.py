@@ -32,8 +32,8 @@ import time
 import numpy as np
 import pandas as pd
 
+from vgi.io.tariff_library import get_tariff
 from vgi.model.generator import generate_sessions
-from vgi.model.tariff_library import get_tariff
 from vgi.model.timegrid import TimeGrid
 from vgi.schedule import exact
 from vgi.schedule.decompose import solve_coupled, subset_fleet

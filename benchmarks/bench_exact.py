@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from vgi.io.tariff_library import get_tariff
 from vgi.model.generator import generate_sessions
-from vgi.model.tariff_library import get_tariff
 from vgi.model.timegrid import TimeGrid
 from vgi.schedule import exact
 from vgi.schedule.lp import solve_lp

@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vgi.io.tariff_library import get_tariff
 from vgi.model.generator import generate_frame
 from vgi.model.sessions import read_sessions, sessions_from_frame
-from vgi.model.tariff_library import get_tariff
 from vgi.settle.bills import bill, bill_totals
 
 MIX = "home=0.4,workplace=0.2,public_ac=0.2,public_dc=0.1,depot=0.1"

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vgi.errors import VgiError
-from vgi.model.tariff_library import get_tariff, load_tariff
+from vgi.io.tariff_library import get_tariff, load_tariff
 from vgi.model.tariffs import holiday_dates, tariff_prices
 from vgi.model.timegrid import TimeGrid
 from vgi.settle.bills import align_series, bill, bill_totals
@@ -482,7 +482,7 @@ def test_subscription_never_below_one_block() -> None:
     """A 1 kW peak on PG&E BEV-1 pays one 10 kW block (12.41), not 1 kW of overage (2.48): no zero subscription."""
     import pandas as pd
 
-    from vgi.model.tariff_library import get_tariff
+    from vgi.io.tariff_library import get_tariff
     from vgi.settle.bills import bill, bill_totals
 
     tariff = get_tariff("us-pge-bev1")
@@ -502,7 +502,7 @@ def test_monthly_charges_prorated_for_a_short_horizon() -> None:
     37.23 x 7/31 = 8.40677... USD."""
     import pandas as pd
 
-    from vgi.model.tariff_library import get_tariff
+    from vgi.io.tariff_library import get_tariff
     from vgi.settle.bills import bill, bill_totals
 
     tariff = get_tariff("us-pge-bev1")

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from vgi.aggregator.dispatch import check_drivers_kept, dispatch_curve, dispatch_event
 from vgi.dr.capability import window_capability
-from vgi.dr.dispatch import check_drivers_kept, dispatch_curve, dispatch_event
 from vgi.dr.events import Event
 from vgi.errors import VgiError
 from vgi.model.sessions import sessions_from_frame

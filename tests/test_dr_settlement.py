@@ -10,8 +10,8 @@ from vgi.dr.events import Event
 from vgi.dr.programmes import get_programme
 from vgi.dr.settlement import CompensationLedger, capacity_payment, conflicts, settle_arrays, settle_event, settle_fleet
 from vgi.errors import VgiError
+from vgi.io.tariff_library import load_tariff
 from vgi.model.sessions import sessions_from_frame
-from vgi.model.tariff_library import load_tariff
 from vgi.model.timegrid import TimeGrid
 from vgi.schedule.problem import FleetOnGrid, Schedule
 
@@ -239,7 +239,7 @@ def test_dispatched_fleet_that_cannot_deliver_is_settled_with_the_penalty() -> N
 
     sys.path.insert(0, str(Path(__file__).parent))
     from test_dr_eligibility import small_fleet
-    from vgi.dr.dispatch import dispatch_event
+    from vgi.aggregator.dispatch import dispatch_event
 
     fleet = small_fleet("v2g")
     t0 = fleet.grid.start

@@ -20,8 +20,8 @@ import yaml
 from vgi.api import run
 from vgi.dr.programmes import get_programme
 from vgi.flex.envelope import adjustable_potential
+from vgi.io.tariff_library import get_tariff
 from vgi.model.sessions import read_sessions
-from vgi.model.tariff_library import get_tariff
 from vgi.model.tariffs import ExportPrice, tariff_prices
 from vgi.model.timegrid import TimeGrid
 from vgi.schedule.problem import FleetOnGrid
@@ -357,7 +357,7 @@ def test_results_api(small_run: Path) -> None:
     assert summary.loc["peak_kw", "uncontrolled"] == res.metrics["uncontrolled"]["peak_kw"]
     assert set(res.drivers["mode"]) == set(res.modes)
     assert res.out_dir is None
-    paths = res.write(small_run.parent / "again", report=False)
+    paths = res.write(small_run.parent / "again")
     assert "report" not in paths and paths["metrics"].exists()
 
 

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from test_schedule_exact import check_schedule, fleet_from_rows, random_fleet, random_prices
+from vgi.io.tariff_library import get_tariff
 from vgi.model.generator import generate_sessions
-from vgi.model.tariff_library import get_tariff
 from vgi.model.timegrid import TimeGrid
 from vgi.schedule import exact
 from vgi.schedule.api import schedule

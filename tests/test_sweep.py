@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 
 from vgi.errors import VgiError
-from vgi.model.tariff_library import get_tariff
+from vgi.io.tariff_library import get_tariff
 from vgi.model.tariffs import tariff_prices
 from vgi.model.timegrid import TimeGrid
+from vgi.report.html import render_sweep_report
 from vgi.scenario.sweep import parse_param, run_sweep, sweep_points, table_3_3_tariffs
 
 TINY: dict[str, Any] = {
@@ -43,7 +44,7 @@ def spread(tariff_id: str) -> float:
 @pytest.fixture(scope="module")
 def pool_sweep(tmp_path_factory: pytest.TempPathFactory) -> Any:
     out = tmp_path_factory.mktemp("sweep") / "pool"
-    return run_sweep(TINY, {"tariffs.default": TARIFFS}, out, workers=2)
+    return run_sweep(TINY, {"tariffs.default": TARIFFS}, out, workers=2, render_report=render_sweep_report)
 
 
 def test_table_3_3_has_27_shipped_tariffs() -> None:

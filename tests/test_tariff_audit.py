@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vgi.model.tariff_library import get_tariff
+from vgi.io.tariff_library import get_tariff
 from vgi.model.tariffs import Tariff, tariff_prices
 from vgi.model.timegrid import TimeGrid
 from vgi.settle.bills import bill, bill_totals

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from vgi.cli import main
-from vgi.model.tariff_library import get_tariff, load_tariff_file, tariff_library
+from vgi.io.tariff_library import get_tariff, load_tariff_file, tariff_library
 from vgi.model.tariffs import schedule_rows, tariff_prices
 
 CN_REGIONS = [

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from vgi.errors import VgiError
+from vgi.io.tariff_library import get_tariff
 from vgi.io.tariff_readers import read_acnportal_tariff, read_urdb_json
-from vgi.model.tariff_library import get_tariff
 from vgi.model.tariffs import tariff_prices
 from vgi.settle.bills import bill
 

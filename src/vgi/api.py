@@ -58,7 +58,10 @@ def run(
     scn = load_scenario(scenario, overrides)
     res = run_scenario(scn, progress=progress)
     if out is not None and out is not False:
-        res.write(None if out is True else Path(out))
+        from vgi.report.html import write_report
+
+        paths = res.write(None if out is True else Path(out))
+        write_report(res, paths["metrics"].parent)
     return res
 
 
@@ -84,4 +87,7 @@ def sweep(
     """
     scn = load_scenario(scenario, overrides)
     target = Path(out) if out is not None else Path("vgi-results") / f"{scn.name}-sweep"
-    return run_sweep(scn, params, target, workers=workers, cluster=cluster, progress=progress)
+    from vgi.report.html import render_sweep_report
+
+    return run_sweep(scn, params, target, workers=workers, cluster=cluster, progress=progress,
+                     render_report=render_sweep_report)

@@ -8,6 +8,10 @@ the row (1-based data row, as a spreadsheet user counts them, header excluded) a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pydantic
 
 
 class VgiError(Exception):
@@ -45,3 +49,14 @@ class ValidationError(VgiError):
         if more > 0:
             shown += f"; ... and {more} more problem(s)"
         super().__init__(shown)
+
+
+def validation_message(source: str, exc: pydantic.ValidationError) -> str:
+    """A pydantic validation error as one line per problem: ``file: key.path: what is wrong``."""
+    parts = []
+    for err in exc.errors():
+        loc = ""
+        for item in err["loc"]:
+            loc += f"[{item}]" if isinstance(item, int) else (f".{item}" if loc else str(item))
+        parts.append(f"{source}: {loc or '<top>'}: {err['msg']}")
+    return "; ".join(parts)

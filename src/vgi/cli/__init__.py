@@ -12,8 +12,8 @@ from typing import Any
 
 import click
 
-from vgi import __version__
 from vgi.errors import VgiError
+from vgi.version import __version__
 
 # command name -> "module:attribute"
 COMMANDS: dict[str, str] = {

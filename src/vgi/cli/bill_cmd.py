@@ -11,7 +11,7 @@ import pandas as pd
 from vgi.cli.common import json_option, print_json, print_table
 from vgi.errors import VgiError
 from vgi.io.series import parse_timestamps, parse_values
-from vgi.model.tariff_library import get_tariff
+from vgi.io.tariff_library import get_tariff
 from vgi.settle.bills import bill as compute_bill
 from vgi.settle.bills import load_profile_from_frame
 

@@ -226,7 +226,7 @@ def offer(sessions_path: str | None, scenario: str | None, fmt: str, programme_i
     prog = get_programme(programme_id)
     tariff = None
     if tariff_id is not None:
-        from vgi.model.tariff_library import get_tariff
+        from vgi.io.tariff_library import get_tariff
 
         tariff = get_tariff(tariff_id)
     try:

@@ -196,7 +196,7 @@ def schedule(
     have one, the gap to the LP.  Limits that a strategy does not model (a site limit for uncontrolled or
     price) are measured on its schedule and reported as violations.
     """
-    from vgi.model.tariff_library import get_tariff
+    from vgi.io.tariff_library import get_tariff
     from vgi.schedule.api import ScheduleOptions, strategies
     from vgi.schedule.api import schedule as run_schedule
     from vgi.schedule.prices import price_inputs

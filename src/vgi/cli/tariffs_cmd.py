@@ -9,7 +9,7 @@ from rich.table import Table
 
 from vgi.cli.common import console, json_option, print_json
 from vgi.errors import VgiError
-from vgi.model.tariff_library import get_tariff, tariff_library
+from vgi.io.tariff_library import get_tariff, tariff_library
 from vgi.model.tariffs import Tariff, Window, schedule_rows
 
 _COUNTRY_ALIASES = {"UK": "GB"}

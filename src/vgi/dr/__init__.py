@@ -5,7 +5,7 @@
 * :mod:`vgi.dr.capability` — the largest response a fleet can hold over a window without breaking a driver's need;
 * :mod:`vgi.dr.eligibility` — whether an aggregation qualifies, and what it would take;
 * :mod:`vgi.dr.offers` — day-ahead offers deliverable with a stated probability;
-* :mod:`vgi.dr.dispatch` — delivering an event or a dispatch curve through the scheduler;
+* dispatch (delivering an event or a dispatch curve) is the aggregator's: :mod:`vgi.aggregator.dispatch`;
 * :mod:`vgi.dr.settlement` — measured response, payments, penalties, double compensation, the driver split;
 * :mod:`vgi.dr.pilots` — the report's pilots recomputed from public facts.
 

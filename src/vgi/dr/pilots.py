@@ -187,7 +187,7 @@ def shenzhen_2024(seed: int = 0, day: str = "2024-05-22", start: str = "18:00") 
 
 
 def _flat_tariff(price: float) -> Any:
-    from vgi.model.tariff_library import load_tariff
+    from vgi.io.tariff_library import load_tariff
 
     return load_tariff({
         "id": "uk-price-cap-flat-2024q3", "name": "Flexible Octopus stand-in: Ofgem price cap Jul-Sep 2024",
@@ -208,7 +208,7 @@ def octopus_power_pack(miles_per_year: float = 7000.0, miles_per_kwh: float = 4.
     drivers: one at the scheme's cap (just under 333 kWh a month) and a typical one (``miles_per_year`` at
     ``miles_per_kwh``, Octopus's own conversion).
     """
-    from vgi.model.tariff_library import get_tariff
+    from vgi.io.tariff_library import get_tariff
     from vgi.settle.bills import bill
 
     cap_price = 0.2236
@@ -277,8 +277,8 @@ def oakland_school_buses(seed: int = 0, wear_cost_per_kwh: float = 0.05) -> Pilo
     routes, leaving the next morning, from the generator's ``depot`` archetype) and a day without routes (each bus
     plugged in all day at the SoC it left with, to end the day there).  The year is 180 school days and 185 others.
     """
+    from vgi.io.tariff_library import get_tariff
     from vgi.model.generator import generate_sessions
-    from vgi.model.tariff_library import get_tariff
     from vgi.model.timegrid import TimeGrid
     from vgi.schedule.api import schedule
     from vgi.schedule.options import ScheduleOptions

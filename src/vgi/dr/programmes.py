@@ -26,9 +26,8 @@ from typing import Any, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from vgi.errors import VgiError
+from vgi.errors import VgiError, validation_message
 from vgi.io.files import read_yaml_file
-from vgi.model.tariff_library import validation_message
 from vgi.model.timegrid import TimezoneName
 
 __all__ = [

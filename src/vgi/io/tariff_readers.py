@@ -64,7 +64,7 @@ def _slug(text: str) -> str:
 
 
 def _validate(data: dict[str, Any], source: str) -> Tariff:
-    from vgi.model.tariff_library import validation_message
+    from vgi.errors import validation_message
 
     try:
         return Tariff.model_validate(data)

@@ -11,13 +11,14 @@ import datetime as dt
 import html
 import math
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from vgi import __version__
 from vgi.report import figures as F
 from vgi.scenario.schema import MODE_LABELS
+from vgi.version import __version__
 
 if TYPE_CHECKING:
     from vgi.scenario.runner import Results
@@ -227,6 +228,14 @@ def render_report(res: Results) -> str:
     parts.append(table_html(["mode", *money], rows_d))
     parts.append(f'<p class="note">Totals over the horizon, {res.currency}; per vehicle in drivers.csv.</p>')
     return _page(f"vgi: {scn.name}", "".join(parts))
+
+
+def write_report(res: Results, out_dir: str | Path) -> Path:
+    """Write ``report.html`` (:func:`render_report`) into ``out_dir``; returns its path."""
+    path = Path(out_dir) / "report.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_report(res), encoding="utf-8")
+    return path
 
 
 def render_sweep_report(rows: pd.DataFrame, params: list[str], title: str, currency: str) -> str:

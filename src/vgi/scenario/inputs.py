@@ -227,7 +227,7 @@ def _local_day_masks(prices: np.ndarray, local_days: np.ndarray) -> tuple[np.nda
 
 def prepare(scn: Scenario) -> Inputs:
     """Sessions, grid, prices, series, events and limits of a scenario."""
-    from vgi.model.tariff_library import get_tariff
+    from vgi.io.tariff_library import get_tariff
 
     notes: list[str] = []
     horizon = TimeGrid.local_days(scn.horizon.start, scn.horizon.days, scn.horizon.step_minutes, scn.timezone)

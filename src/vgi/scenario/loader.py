@@ -341,7 +341,7 @@ def _pydantic_problems(exc: pydantic.ValidationError, origins: dict[Path_, str],
 
 def _check_references(scn: Scenario, origins: dict[Path_, str], default: str) -> list[Problem]:
     """What the model alone cannot know: tariff ids, files, shipped series, programmes, currencies."""
-    from vgi.model.tariff_library import get_tariff
+    from vgi.io.tariff_library import get_tariff
 
     problems: list[Problem] = []
 

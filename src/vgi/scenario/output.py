@@ -22,15 +22,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import yaml
 
-from vgi import __version__
 from vgi.io.jsonable import to_jsonable
-from vgi.scenario.runner import Results
 from vgi.scenario.schema import MODE_LABELS
+from vgi.version import __version__
+
+if TYPE_CHECKING:
+    from vgi.scenario.runner import Results
 
 __all__ = ["default_out_dir", "metric_unit", "metrics_document", "write_results"]
 
@@ -113,8 +115,9 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
     frame.to_csv(path, index=False, float_format="%.10g")
 
 
-def write_results(res: Results, out_dir: str | Path, report: bool = True) -> dict[str, Path]:
-    """Write every output file; returns their paths by name."""
+def write_results(res: Results, out_dir: str | Path) -> dict[str, Path]:
+    """Write every data file (the HTML report is :func:`vgi.report.html.write_report`'s); returns their paths by
+    name."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
@@ -146,9 +149,4 @@ def write_results(res: Results, out_dir: str | Path, report: bool = True) -> dic
         yaml.safe_dump(res.scenario.model_dump(mode="json", exclude_none=True), sort_keys=False, allow_unicode=True),
         encoding="utf-8",
     )
-    if report:
-        from vgi.report.html import render_report
-
-        paths["report"] = out / "report.html"
-        paths["report"].write_text(render_report(res), encoding="utf-8")
     return paths

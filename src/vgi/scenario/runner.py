@@ -90,12 +90,13 @@ class Results:
     def currency(self) -> str:
         return self.inputs.currency
 
-    def write(self, out_dir: str | Path | None = None, report: bool = True) -> dict[str, Path]:
-        """Write every output file (see :mod:`vgi.scenario.output`); default ``./vgi-results/<name>/``."""
+    def write(self, out_dir: str | Path | None = None) -> dict[str, Path]:
+        """Write the data files (see :mod:`vgi.scenario.output`); default ``./vgi-results/<name>/``.  The HTML
+        report is drawn by :func:`vgi.report.html.write_report` (``vgi.run(..., out=...)`` writes both)."""
         from vgi.scenario.output import default_out_dir, write_results
 
         target = Path(out_dir) if out_dir is not None else default_out_dir(self.scenario.name)
-        paths = write_results(self, target, report=report)
+        paths = write_results(self, target)
         self.out_dir = target
         return paths
 
@@ -278,15 +279,22 @@ def _shortfall_price(inp: Inputs, ev: EventWindow) -> float:
     return 10.0 * float(max(np.abs(buy).max(), np.abs(sell).max(), 1.0))
 
 
-def _event_option(inp: Inputs, baselines: dict[str, np.ndarray]) -> dict[str, Any]:
-    """The scheduler options that make the aggregator deliver the events."""
-    from vgi.schedule.options import DrEvent
+def _terms(inp: Inputs, fleet: FleetOnGrid, baselines: dict[str, np.ndarray] | None) -> Any:
+    """The aggregator's coupling terms: the scenario's site and feeder limits, its peak weight, the price of an
+    unmet need, and (with ``baselines``) each event to deliver against its baseline at its shortfall price."""
+    from vgi.schedule.terms import CouplingTerms, EventTarget
 
-    if not inp.events:
-        return {}
+    scn = inp.scenario
+    limit = None
+    if scn.grid.feeder_import_limit_kw is not None:
+        limit = np.full(inp.grid.n_steps, float(scn.grid.feeder_import_limit_kw))
+    if scn.grid.transformer_kw is not None and inp.base_load_kw is not None:
+        room = float(scn.grid.transformer_kw) - inp.base_load_kw
+        limit = room if limit is None else np.minimum(limit, room)
+    events: list[EventTarget] = []
     step_h = inp.grid.step_hours
-    requests = []
-    for ev in inp.events:
+    for ev in inp.events if baselines is not None else []:
+        assert baselines is not None
         base = baselines[ev.id]
         window = slice(ev.start_step, ev.stop_step)
         if ev.spec.reduction_kw is not None:
@@ -294,46 +302,33 @@ def _event_option(inp: Inputs, baselines: dict[str, np.ndarray]) -> dict[str, An
         else:
             hours = (ev.stop_step - ev.start_step) * step_h
             req = float(ev.spec.reduction_share or 0.0) * float(base[window].sum() * step_h / hours)
-        requests.append((ev, base, req))
-    if len(requests) == 1:
-        ev, base, req = requests[0]
-        return {
-            "dr_event": DrEvent(ev.start_step, ev.stop_step, req, np.asarray(base, float), _shortfall_price(inp, ev))
-        }
-    # several events: one target curve, above which each kWh costs the dearest event's shortfall price
-    big = float(inp.sessions.frame["max_charge_kw"].sum()) * 10.0 + 1.0
-    target = np.full(inp.grid.n_steps, big)
-    for ev, base, req in requests:
-        target[ev.start_step : ev.stop_step] = base[ev.start_step : ev.stop_step] - req
-    penalty = max(_shortfall_price(inp, ev) for ev, _, _ in requests)
-    return {"target_kw": target, "over_penalty_per_kwh": penalty, "under_penalty_per_kwh": 0.0}
+        request = np.full(ev.stop_step - ev.start_step, req)
+        events.append(EventTarget(ev.id, ev.start_step, ev.stop_step, "down", request, np.asarray(base, float),
+                                  _shortfall_price(inp, ev)))
+    return CouplingTerms(
+        site_limit_kw=dict(inp.site_limits_kw) if inp.site_limits_kw else None,
+        fleet_import_limit_kw=limit,
+        fleet_export_limit_kw=(scn.grid.feeder_export_limit_kw if scn.grid.feeder_export_limit_kw is not None
+                               and fleet.mode == "v2g" else None),
+        peak_weight_per_kw=scn.aggregator.peak_weight_per_kw,
+        events=tuple(events),
+        unmet_penalty_per_kwh=unmet_penalty(inp),
+        wear_cost_per_kwh=scn.options.wear_cost_per_kwh,
+    )
 
 
 def _direct(inp: Inputs, mode: str, baselines: dict[str, np.ndarray] | None) -> Schedule:
-    """The aggregator's coupled schedule (with the events when ``baselines`` is given)."""
-    from vgi.schedule.api import schedule
+    """The aggregator's coupled schedule (with the events when ``baselines`` is given): the aggregator core's plan
+    from the grid's start, with every session known (the offline plan of a simulation)."""
+    from vgi.aggregator.core import replan
+    from vgi.aggregator.snapshot import snapshot_at
 
-    scn = inp.scenario
     fleet = _fleet(inp, mode)
-    extra: dict[str, Any] = {}
-    if inp.site_limits_kw:
-        extra["site_limit_kw"] = dict(inp.site_limits_kw)
-    limit = None
-    if scn.grid.feeder_import_limit_kw is not None:
-        limit = np.full(inp.grid.n_steps, float(scn.grid.feeder_import_limit_kw))
-    if scn.grid.transformer_kw is not None and inp.base_load_kw is not None:
-        room = float(scn.grid.transformer_kw) - inp.base_load_kw
-        limit = room if limit is None else np.minimum(limit, room)
-    if limit is not None:
-        extra["fleet_import_limit_kw"] = limit
-    if scn.grid.feeder_export_limit_kw is not None and fleet.mode == "v2g":
-        extra["fleet_export_limit_kw"] = scn.grid.feeder_export_limit_kw
-    if scn.aggregator.peak_weight_per_kw > 0:
-        extra["minimise_peak"] = scn.aggregator.peak_weight_per_kw
-    if baselines is not None:
-        extra.update(_event_option(inp, baselines))
+    terms = _terms(inp, fleet, baselines)
     buy, sell = inp.aggregator_prices
-    return schedule(fleet, "coupled", _prices(buy, sell, inp.currency), _options(inp, **extra))
+    snap = snapshot_at(inp.sessions, inp.grid, inp.grid.start, _prices(buy, sell, inp.currency), terms,
+                       mode=fleet.mode, include_future=True)
+    return replan(snap, _options(inp), strategy="coupled").schedule
 
 
 def _method_baseline(inp: Inputs, method: str, own_kw: np.ndarray, ev: EventWindow) -> np.ndarray:

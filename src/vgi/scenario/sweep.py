@@ -245,9 +245,12 @@ def run_sweep(
     workers: int | None = None,
     cluster: Any = None,
     progress: SweepProgress | None = None,
-    report: bool = True,
+    render_report: Callable[[pd.DataFrame, list[str], str, str], str] | None = None,
 ) -> SweepResult:
-    """Run ``scenario`` at every point of ``params`` (key path -> values); see the module docstring."""
+    """Run ``scenario`` at every point of ``params`` (key path -> values); see the module docstring.
+
+    ``render_report(rows, params, title, currency)`` draws ``report.html`` (``vgi.report.html.render_sweep_report``,
+    as ``vgi.sweep`` passes it); None writes no report."""
     t0 = time.perf_counter()
     scn = load_scenario(scenario)
     base = scn.model_dump(mode="json")
@@ -334,13 +337,11 @@ def run_sweep(
         encoding="utf-8",
     )
     failed = [r for r in ordered if "error" in r]
-    if report:
-        from vgi.report.html import render_sweep_report
-
+    if render_report is not None:
         ok = rows[rows["mode"].notna()] if "mode" in rows else rows
         currency = next((r.get("currency") for r in ordered if "currency" in r), "")
         if len(ok):
             (out / "report.html").write_text(
-                render_sweep_report(ok, names, f"vgi sweep: {scn.name}", str(currency)), encoding="utf-8"
+                render_report(ok, names, f"vgi sweep: {scn.name}", str(currency)), encoding="utf-8"
             )
     return SweepResult(rows, names, out, len(todo), skipped, failed, time.perf_counter() - t0)

@@ -14,16 +14,18 @@ could meet uncontrolled is met, and no battery goes below its minimum SoC.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
+from vgi.aggregator.core import deliver_event, event_target, event_window, simultaneous_kwh
 from vgi.dr.events import Event
 from vgi.errors import VgiError
 from vgi.schedule.prices import PriceInputs
 from vgi.schedule.problem import FleetOnGrid, Schedule
+from vgi.schedule.terms import CouplingTerms
 
 __all__ = ["DispatchResult", "check_drivers_kept", "dispatch_curve", "dispatch_event", "simultaneous_kwh"]
 
@@ -83,16 +85,7 @@ class DispatchResult:
 
 
 def _event_steps(fleet: FleetOnGrid, event: Event) -> tuple[int, int]:
-    idx = fleet.grid.utc_index
-    mask = event.mask(idx)
-    if not mask.any():
-        raise VgiError(f"event {event.start} - {event.end} lies outside the fleet's time grid")
-    steps = np.flatnonzero(mask)
-    a, b = int(steps[0]), int(steps[-1]) + 1
-    step = pd.Timedelta(minutes=fleet.grid.step_minutes)
-    if idx[a] != event.start or idx[b - 1] + step != event.end:
-        raise VgiError(f"event {event.start} - {event.end} is not on the fleet's {fleet.grid.step_minutes}-min steps")
-    return a, b
+    return event_window(fleet.grid.utc_index, fleet.grid.step_minutes, event)
 
 
 def check_drivers_kept(schedule: Schedule, tolerance_kwh: float = NEED_TOLERANCE_KWH) -> list[str]:
@@ -124,15 +117,6 @@ def check_drivers_kept(schedule: Schedule, tolerance_kwh: float = NEED_TOLERANCE
     if schedule.discharge_kw is not None and (schedule.discharge_kw > fleet.discharge_limit_kw() + tol_kw).any():
         problems.append("discharging beyond a session's limit, consent or plug-in window")
     return problems
-
-
-def simultaneous_kwh(schedule: Schedule) -> float:
-    """Energy (grid side, kWh) a schedule has the same car charge and discharge in the same step: an LP relaxation
-    burns energy that way through the losses, which no car can do."""
-    if schedule.discharge_kw is None:
-        return 0.0
-    both = np.minimum(schedule.charge_kw, schedule.discharge_kw)
-    return float(both.sum() * schedule.fleet.step_hours)
 
 
 def _penalties(prices: PriceInputs, fleet: FleetOnGrid, shortfall_penalty: float | None) -> tuple[float, float]:
@@ -226,12 +210,11 @@ def dispatch_event(
         options: a :class:`vgi.schedule.options.ScheduleOptions` with further limits (site limits, ...).
     """
     from vgi.dr.baselines import ev_counterfactual
-    from vgi.schedule.api import schedule
-    from vgi.schedule.options import DrEvent, ScheduleOptions
+    from vgi.schedule.options import ScheduleOptions
 
     grid = fleet.grid
     prices = prices or PriceInputs.flat(grid.n_steps, 0.0)
-    a, b = _event_steps(fleet, event)
+    _event_steps(fleet, event)
     notes: list[str] = []
     if baseline_kw is None:
         cf = ev_counterfactual(fleet, prices)
@@ -243,43 +226,22 @@ def dispatch_event(
         base_sessions = baseline_per_session_kw
         if baseline.shape != (grid.n_steps,):
             raise VgiError(f"baseline has {baseline.size} values for {grid.n_steps} steps")
-    committed = event.committed_kw
-    if isinstance(committed, tuple):
-        req_w = np.asarray(committed, dtype=float)
-        if req_w.shape != (b - a,):
-            raise VgiError(f"{req_w.size} committed values for {b - a} steps of the event window")
-    else:
-        req_w = np.full(b - a, float(committed))
-    requested = np.zeros(grid.n_steps)
-    requested[a:b] = req_w
     dr_pen, unmet_pen = _penalties(prices, fleet, shortfall_penalty_per_kwh)
+    target = event_target(fleet, event, baseline, dr_pen)
+    a, b = target.start_step, target.stop_step
+    requested = np.zeros(grid.n_steps)
+    requested[a:b] = target.requested_kw
     base_opts = options if options is not None else ScheduleOptions()
-    if event.direction == "down":
-        # the scheduler's DrEvent takes one reduction; a varying request is passed through the baseline
-        red = float(req_w.max())
-        eff_base = baseline.copy()
-        eff_base[a:b] = baseline[a:b] + (red - req_w)
-        opts = base_opts.with_(
-            dr_event=DrEvent(a, b, red, eff_base, dr_pen),
-            unmet_penalty_per_kwh=unmet_pen,
-            wear_cost_per_kwh=wear_cost_per_kwh or base_opts.wear_cost_per_kwh,
-        )
-    else:
-        floor_kw = -(float(fleet.max_discharge_kw.sum()) + 1.0)
-        target = np.full(grid.n_steps, floor_kw)
-        target[a:b] = baseline[a:b] + req_w
-        opts = base_opts.with_(
-            target_kw=target, under_penalty_per_kwh=dr_pen, over_penalty_per_kwh=0.0,
-            unmet_penalty_per_kwh=unmet_pen, wear_cost_per_kwh=wear_cost_per_kwh or base_opts.wear_cost_per_kwh,
-        )
-    sched = schedule(fleet, "coupled", prices, opts)
-    if event.direction == "up" and simultaneous_kwh(sched) > 1e-6:
-        # the LP raised import by charging and discharging a car at once; no car can, so plan without discharge
-        v1g = replace(fleet, mode="v1g", max_discharge_kw=np.zeros(len(fleet)))
-        sched = schedule(v1g, "coupled", prices, opts)
-        sched = replace(sched, fleet=fleet, discharge_kw=np.zeros_like(sched.charge_kw))
-        notes.append("re-planned without discharge: the first plan charged and discharged cars at once to raise "
-                     "import, which no car can do")
+    terms = CouplingTerms(
+        site_limit_kw=base_opts.site_limit_kw,
+        fleet_import_limit_kw=base_opts.fleet_import_limit_kw,
+        fleet_export_limit_kw=base_opts.fleet_export_limit_kw,
+        peak_weight_per_kw=base_opts.minimise_peak,
+        unmet_penalty_per_kwh=unmet_pen,
+        wear_cost_per_kwh=wear_cost_per_kwh or base_opts.wear_cost_per_kwh,
+    )
+    sched, more = deliver_event(fleet, [target], prices, terms, base_opts)
+    notes += more
     return _finish(fleet, sched, baseline, base_sessions, requested, event.direction, (a, b), notes)
 
 

@@ -13,22 +13,11 @@ from typing import Any
 
 import pydantic
 
-from vgi.errors import VgiError
+from vgi.errors import VgiError, validation_message
 from vgi.io.files import read_yaml_file
 from vgi.model.tariffs import Tariff
 
 __all__ = ["get_tariff", "load_tariff", "load_tariff_file", "tariff_library", "validation_message"]
-
-
-def validation_message(source: str, exc: pydantic.ValidationError) -> str:
-    """One line per pydantic error: ``file: key.path: what is wrong``."""
-    parts = []
-    for err in exc.errors():
-        loc = ""
-        for item in err["loc"]:
-            loc += f"[{item}]" if isinstance(item, int) else (f".{item}" if loc else str(item))
-        parts.append(f"{source}: {loc or '<top>'}: {err['msg']}")
-    return "; ".join(parts)
 
 
 def load_tariff(data: dict[str, Any], source: str = "<memory>") -> Tariff:

@@ -1,0 +1,141 @@
+"""The aggregator loop on a clock: take a snapshot, re-plan, act, wait for the next step.
+
+:func:`run_loop` is the same loop for a simulation and for the live service; what differs is where snapshots come
+from and where plans go (a :class:`FleetSource` and an :class:`Actuator`) and the clock.  :class:`SimulatedFleet` is
+both for a simulation: it holds the sessions as they truly happen, commits each plan's next steps as the meters would
+see them, and builds each snapshot from what was committed so far.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from vgi.aggregator.clock import Clock
+from vgi.aggregator.core import Plan, replan
+from vgi.aggregator.snapshot import FleetSnapshot, snapshot_at
+from vgi.errors import VgiError
+from vgi.model.sessions import SessionTable
+from vgi.model.timegrid import TimeGrid
+from vgi.schedule.options import ScheduleOptions
+from vgi.schedule.prices import PriceInputs
+from vgi.schedule.problem import FleetOnGrid, Mode, Schedule
+from vgi.schedule.terms import CouplingTerms
+
+__all__ = ["Actuator", "FleetSource", "LoopStep", "SimulatedFleet", "run_loop"]
+
+
+class FleetSource(Protocol):
+    """Where snapshots come from: simulated sessions, or the service's database."""
+
+    def snapshot(self, at: pd.Timestamp) -> FleetSnapshot: ...
+
+
+class Actuator(Protocol):
+    """Where plans go: a simulated meter, or charge points.  ``apply`` is told the plan and the moment the next
+    plan will replace it."""
+
+    def apply(self, plan: Plan, until: pd.Timestamp) -> None: ...
+
+
+@dataclass(frozen=True)
+class LoopStep:
+    """One pass of the loop: when, how many sessions were planned, and how long planning took (s)."""
+
+    at: pd.Timestamp
+    n_sessions: int
+    plan_seconds: float
+    objective: float
+
+
+async def run_loop(
+    clock: Clock,
+    source: FleetSource,
+    actuator: Actuator,
+    *,
+    step_minutes: int,
+    until: pd.Timestamp,
+    replan_every: int = 1,
+    options: ScheduleOptions | None = None,
+) -> list[LoopStep]:
+    """Every ``replan_every`` steps until ``until``: snapshot, re-plan, apply, wait.  Returns what each pass did."""
+    import time
+
+    if replan_every < 1:
+        raise VgiError(f"replan_every must be at least 1, got {replan_every}")
+    period = pd.Timedelta(minutes=step_minutes * replan_every)
+    done: list[LoopStep] = []
+    at = clock.now().floor(pd.Timedelta(minutes=step_minutes))
+    until = pd.Timestamp(until)
+    while at < until:
+        t0 = time.perf_counter()
+        snap = source.snapshot(at)
+        plan = replan(snap, options)
+        elapsed = time.perf_counter() - t0
+        following = min(at + period, until)
+        actuator.apply(plan, following)
+        done.append(LoopStep(at, len(snap.fleet), elapsed, float(plan.schedule.stats.get("objective", 0.0))))
+        await clock.sleep_until(following)
+        at = following
+    return done
+
+
+@dataclass(eq=False)
+class SimulatedFleet:
+    """Sessions as they truly happen on ``grid``, metered as the plans say (a :class:`FleetSource` and an
+    :class:`Actuator` at once).
+
+    ``foresight`` plans the sessions still to come as well (the offline optimum when planned once); without it a
+    plan sees only the cars plugged in.  ``committed`` holds grid-side charge and discharge per session and step.
+    """
+
+    sessions: SessionTable
+    grid: TimeGrid
+    prices: PriceInputs
+    terms: CouplingTerms = field(default_factory=CouplingTerms)
+    mode: Mode = "v1g"
+    foresight: bool = False
+    fleet: FleetOnGrid = field(init=False)
+    charge_kw: np.ndarray = field(init=False)
+    discharge_kw: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.fleet = FleetOnGrid.from_sessions(self.sessions, self.grid, self.mode)
+        self.charge_kw = np.zeros((len(self.fleet), self.grid.n_steps))
+        self.discharge_kw = np.zeros_like(self.charge_kw)
+        self._row = {str(s): i for i, s in enumerate(self.fleet.session_id)}
+
+    def _step(self, at: pd.Timestamp) -> int:
+        return round((pd.Timestamp(at) - self.grid.start) / pd.Timedelta(minutes=self.grid.step_minutes))
+
+    def snapshot(self, at: pd.Timestamp) -> FleetSnapshot:
+        t = self._step(at)
+        dt_h = self.grid.step_hours
+        fl = self.fleet
+        gained = (self.charge_kw[:, :t].sum(axis=1) * fl.charge_efficiency
+                  - self.discharge_kw[:, :t].sum(axis=1) / fl.discharge_efficiency) * dt_h
+        return snapshot_at(self.sessions, self.grid, at, self.prices, self.terms, mode=self.mode,
+                           gained_kwh=gained, include_future=self.foresight)
+
+    def apply(self, plan: Plan, until: pd.Timestamp) -> None:
+        a, b = self._step(plan.at), self._step(until)
+        if b <= a:
+            return
+        rows = np.array([self._row[str(s)] for s in plan.session_id], dtype=np.int64)
+        sched = plan.schedule
+        self.charge_kw[rows, a:b] = sched.charge_kw[:, : b - a]
+        if sched.discharge_kw is not None:
+            self.discharge_kw[rows, a:b] = sched.discharge_kw[:, : b - a]
+
+    def schedule(self, strategy: str = "aggregator") -> Schedule:
+        """What the meters saw, as a schedule of the whole fleet on the whole grid."""
+        fl = self.fleet
+        dt_h = self.grid.step_hours
+        gained = (self.charge_kw.sum(axis=1) * fl.charge_efficiency
+                  - self.discharge_kw.sum(axis=1) / fl.discharge_efficiency) * dt_h
+        unmet = np.maximum(fl.e_need_kwh - fl.e_init_kwh - gained, 0.0)
+        discharge = self.discharge_kw if self.mode == "v2g" else None
+        return Schedule(fl, strategy, self.charge_kw.copy(), None if discharge is None else discharge.copy(), unmet)
