@@ -389,3 +389,42 @@ def test_discharge_on_16_is_refused_before_sending() -> None:
         await ws.close()
 
     _run(body)
+
+
+def test_backend_may_call_the_charge_point_while_handling_its_request() -> None:
+    """A re-plan on a transaction start sends a profile to the same charge point before StartTransaction is answered.
+
+    The charge point's CALLRESULT must be read while the StartTransaction handler still runs (it used to wait
+    behind the handler until the call timed out).
+    """
+    outcome: list[bool] = []
+
+    class ReplanningBackend(MemoryBackend):
+        csms: Csms | None = None
+
+        async def on_transaction_started(self, event: Any) -> str:
+            tx = await super().on_transaction_started(event)
+            assert self.csms is not None
+            result = await self.csms.send_profile(event.charge_point_id, event.evse_id,
+                                                  SetpointSeries.of(T0, 900, [3.7]), timeout_s=3)
+            outcome.append(result.accepted)
+            return tx
+
+    backend = ReplanningBackend(passwords=dict(PASSWORDS))
+
+    async def main() -> None:
+        async with Csms(backend, port=0) as csms:
+            backend.csms = csms
+            async with websockets.connect(csms.url("CP1"), subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+                                          additional_headers=_auth("CP1", PASSWORDS["CP1"])) as ws:
+                cp = Client16("CP1", ws)
+                cp.profiles = []
+                task = asyncio.create_task(cp.start())
+                start = await asyncio.wait_for(cp.call(call16.StartTransaction(
+                    connector_id=1, id_tag="T", meter_start=0, timestamp="2026-03-01T08:00:00Z"), suppress=False), 10)
+                assert start.transaction_id == 1
+                assert len(cp.profiles) == 1
+                task.cancel()
+
+    asyncio.run(main())
+    assert outcome == [True]

@@ -141,11 +141,19 @@ class _Session:
         self.version = version
         self.pending: dict[str, tuple[str, asyncio.Future[Any]]] = {}
         self.call_lock = asyncio.Lock()
+        self.calls: asyncio.Queue[tuple[str, str, dict[str, Any]] | None] = asyncio.Queue()
         self.boot_rejected = False
         self.closed = False
 
     # ----- incoming frames -----
     async def run(self) -> None:
+        """Read frames until the connection closes.
+
+        Responses to the CSMS's own calls are resolved as they arrive; the charge point's CALLs are handled one
+        after another by a worker task, so that a handler (the backend) may itself call this charge point and
+        get its answer.  CALLs received before a disconnect are still handled (their records kept).
+        """
+        worker = asyncio.create_task(self._work())
         try:
             async for raw in self.ws:
                 await self.on_frame(raw)
@@ -153,6 +161,12 @@ class _Session:
             pass
         finally:
             self.fail_pending(ChargePointDisconnected(f"{self.charge_point_id}: connection closed"))
+            self.calls.put_nowait(None)
+            await worker
+
+    async def _work(self) -> None:
+        while (item := await self.calls.get()) is not None:
+            await self.on_call(*item)
 
     def fail_pending(self, exc: OcppCallError) -> None:
         self.closed = True
@@ -189,7 +203,7 @@ class _Session:
             if len(msg) != 4 or not isinstance(msg[2], str) or not isinstance(msg[3], dict):
                 await self.send_error(unique_id, "FormatViolation", "a CALL is [2, MessageId, Action, {payload}]")
                 return
-            await self.on_call(unique_id, msg[2], msg[3])
+            self.calls.put_nowait((unique_id, msg[2], msg[3]))
         elif kind in (3, 4):
             entry = self.pending.pop(unique_id, None)
             if entry is None:
@@ -406,7 +420,7 @@ async def _stop_transaction(s: _Session, p: dict[str, Any]) -> dict[str, Any]:
     )
     if not await s.csms.backend.on_transaction_ended(event):
         raise Refusal("PropertyConstraintViolation", f"transactionId {tx} is not a transaction of this charge point")
-    await _meter(s, p.get("transactionData", []), s.csms._tx_evse.get((s.charge_point_id, tx)), tx)
+    await _meter(s, p.get("transactionData", []), s.csms._tx_evse.pop((s.charge_point_id, tx), None), tx)
     response: dict[str, Any] = {}
     if "idTag" in p:
         response["idTagInfo"] = {"status": await _token_status(s, p["idTag"])}
@@ -463,6 +477,8 @@ async def _transaction_event(s: _Session, p: dict[str, Any]) -> dict[str, Any]:
     if evse is None:
         evse = s.csms._tx_evse.get(key)
     await _meter(s, p.get("meterValue", []), evse, tx)
+    if kind == "Ended":
+        s.csms._tx_evse.pop(key, None)
     response: dict[str, Any] = {}
     if token is not None:
         response["idTokenInfo"] = {"status": await _token_status(s, token)}
@@ -515,6 +531,7 @@ class Csms:
         self._server: Server | None = None
         self._sessions: dict[str, _Session] = {}
         self._tx_evse: dict[tuple[str, str], int] = {}
+        self._closing: set[asyncio.Task[None]] = set()
         self._profile_ids = 0
 
     # ----- lifecycle -----
@@ -583,7 +600,10 @@ class Csms:
         if old is not None:
             LOGGER.info("%s: reconnected; the old connection is closed", cp)
             old.fail_pending(ChargePointDisconnected(f"{cp}: replaced by a new connection"))
-            await old.ws.close(1000, "replaced by a new connection")
+            # closed in the background: an unresponsive old peer must not hold up the new connection
+            closing = asyncio.create_task(old.ws.close(1000, "replaced by a new connection"))
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
         LOGGER.info("%s: connected with OCPP %s", cp, session.version)
         try:
             await session.run()
