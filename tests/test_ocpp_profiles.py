@@ -238,3 +238,14 @@ def test_meter_values_normalised_to_wh_and_w() -> None:
     with pytest.raises(SampleError, match=r"meterValue\[0\].timestamp .* has no UTC offset"):
         samples_from_meter_values([{"timestamp": "2026-03-01T08:15:00", "sampledValue": []}], version="1.6",
                                   charge_point_id="cp", evse_id=1, transaction_id=None)
+
+
+def test_awkward_floats_land_on_the_16_schema_grid() -> None:
+    """1.6 requires limits on a 0.1 grid (ocpp-rpc's strict mode refuses 7400.05); kW floats are rounded to 0.1 W."""
+    kw = [3.14159, 0.1 + 0.2, 7.40004, -0.00001]
+    out = charging_profile(SetpointSeries.of(T0, 60, kw), version="1.6", evse_id=1, profile_id=1, discharge="clamp")
+    periods = out.payload["csChargingProfiles"]["chargingSchedule"]["chargingSchedulePeriod"]
+    assert [p["limit"] for p in periods] == [3141.6, 300.0, 7400.0, 0.0]
+    assert out.clamped_steps == ()  # -0.01 W rounds to 0 W: nothing to clamp
+    assert "-0.0" not in str(periods)
+    _valid("SetChargingProfile", out.payload, "1.6")
