@@ -107,7 +107,8 @@ def test_openadr3_client_as_business_logic_and_ven(vtn: tuple[str, MemoryDocumen
     nan = math.nan
     # By hand: 16:30, 16:45 before the event; 17:00-17:45 interval 0 (0.42 EUR/kWh, 250 kW);
     # 18:00, 18:15 interval 1 (0.30 EUR/kWh, no limit); 18:30, 18:45 after it.
-    np.testing.assert_array_equal(signals.import_price_per_kwh, [nan, nan, 0.42, 0.42, 0.42, 0.42, 0.30, 0.30, nan, nan])
+    price = [nan, nan, 0.42, 0.42, 0.42, 0.42, 0.30, 0.30, nan, nan]
+    np.testing.assert_array_equal(signals.import_price_per_kwh, price)
     np.testing.assert_array_equal(signals.import_limit_kw, [nan, nan, 250, 250, 250, 250, nan, nan, nan, nan])
     assert np.isnan(signals.export_price_per_kwh).all() and np.isnan(signals.dispatch_setpoint_kw).all()
     assert signals.currency == "EUR"

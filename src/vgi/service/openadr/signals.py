@@ -191,7 +191,7 @@ def grid_signals(
                     acc[target] = [np.zeros(n), np.zeros(n), np.full(n, np.inf), np.full(n, -np.inf)]
                 wsum, covered, low, high = acc[target]
                 for k, number in enumerate(numbers):
-                    a = span.start_s + k * piece_s
+                    a = span.start_s + k * piece_s if k else span.start_s
                     b = span.end_s if k == len(numbers) - 1 else a + piece_s
                     overlap = np.clip(np.minimum(ends, b) - np.maximum(starts, a), 0.0, None)
                     hit = overlap > 0
