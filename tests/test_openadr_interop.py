@@ -1,4 +1,4 @@
-"""Interop: vgi's VTN against the independent PyPI client openadr3-client (business logic and VEN, 3.1.0).
+"""Interop: vgi's VTN against the independent PyPI client openadr3-client (business logic and VEN, 3.1.0 and 3.0.1).
 
 The peer runs in ``.venv312`` (openadr3-client needs Python 3.12). Skipped locally when that venv is missing;
 a failure in CI (env ``CI`` set).
@@ -63,7 +63,8 @@ def vtn() -> Iterator[tuple[str, MemoryDocumentStore]]:
         thread.join(timeout=10)
 
 
-def test_openadr3_client_as_business_logic_and_ven(vtn: tuple[str, MemoryDocumentStore]) -> None:
+@pytest.mark.parametrize("version", ["3.1.0", "3.0.1"])
+def test_openadr3_client_as_business_logic_and_ven(vtn: tuple[str, MemoryDocumentStore], version: str) -> None:
     if not PEER_PYTHON.exists():
         if os.environ.get("CI"):
             pytest.fail(".venv312 with openadr3-client is missing (see .ci/run)")
@@ -71,7 +72,7 @@ def test_openadr3_client_as_business_logic_and_ven(vtn: tuple[str, MemoryDocumen
     base_url, store = vtn
     start = pd.Timestamp("2030-07-01T17:00:00Z")
     run = subprocess.run(
-        [str(PEER_PYTHON), str(PEER_SCRIPT), base_url, start.isoformat()],
+        [str(PEER_PYTHON), str(PEER_SCRIPT), base_url, start.isoformat(), version],
         capture_output=True, text=True, timeout=120, check=False,
     )
     assert run.returncode == 0, run.stderr[-3000:]
@@ -80,7 +81,7 @@ def test_openadr3_client_as_business_logic_and_ven(vtn: tuple[str, MemoryDocumen
     # What the VTN stored from the peer's business logic.
     program = store.get("program", seen["program_id"])
     assert program is not None and program["programName"] == "interop-dr" and program["objectType"] == "PROGRAM"
-    assert program["targets"] == ["north"]
+    assert program["targets"] == (["north"] if version == "3.1.0" else [{"type": "GROUP", "values": ["north"]}])
     event = store.get("event", seen["event_id"])
     assert event is not None and event["programID"] == seen["program_id"] and event["priority"] == 1
     assert event["objectType"] == "EVENT" and event["createdDateTime"].endswith("Z")
@@ -88,11 +89,12 @@ def test_openadr3_client_as_business_logic_and_ven(vtn: tuple[str, MemoryDocumen
     # From the peer's VEN: the VEN (clientID stamped by the VTN), its resource and the report.
     ven = store.get("ven", seen["ven_id"])
     assert ven is not None and ven["venName"] == "depot-a" and ven["clientID"] == "ven-a"
-    assert seen["ven_client_id"] == "ven-a"
+    assert seen["ven_client_id"] == ("ven-a" if version == "3.1.0" else None)  # 3.0.1 models have no clientID
     resource = store.get("resource", seen["resource_id"])
     assert resource is not None and resource["venID"] == seen["ven_id"] and resource["resourceName"] == "cp-1"
     report = store.get("report", seen["report_id"])
     assert report is not None and report["clientID"] == "ven-a" and report["eventID"] == seen["event_id"]
+    assert report.get("programID") == (None if version == "3.1.0" else seen["program_id"])
     usage = [p["values"][0] for i in report["resources"][0]["intervals"] for p in i["payloads"]]
     assert usage == [11.5, 9.0]
     assert seen["events_seen"] == [seen["event_id"]]
