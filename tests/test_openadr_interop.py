@@ -14,6 +14,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +71,23 @@ def test_openadr3_client_as_business_logic_and_ven(vtn: tuple[str, MemoryDocumen
             pytest.fail(".venv312 with openadr3-client is missing (see .ci/run)")
         pytest.skip(".venv312 with openadr3-client is missing")
     base_url, store = vtn
+    # vgi's VEN registers first, with a webhook on a loopback HTTP server, to hear of the peer's event.
+    heard: list[dict[str, object]] = []
+
+    class Callback(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            heard.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    receiver = HTTPServer(("127.0.0.1", 0), Callback)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    client = VenClient(base_url, "vgi-ven", "vgi-ven-secret", "vgi-agg")
+    client.register(["site-meter"], callback_url=f"http://127.0.0.1:{receiver.server_address[1]}/openadr")
+
     start = pd.Timestamp("2030-07-01T17:00:00Z")
     run = subprocess.run(
         [str(PEER_PYTHON), str(PEER_SCRIPT), base_url, start.isoformat(), version],
@@ -101,9 +119,15 @@ def test_openadr3_client_as_business_logic_and_ven(vtn: tuple[str, MemoryDocumen
     assert seen["event_seen_price"] == [0.42, 0.30]
     assert seen["reports_seen_by_bl"] == [seen["report_id"]]
 
+    # The webhook: the peer's programme and event, created (callbacks run after each answer).
+    deadline = time.monotonic() + 10
+    while len(heard) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    receiver.shutdown()
+    assert [(n["objectType"], n["operation"], n["object"]["id"]) for n in heard] == [  # type: ignore[index]
+        ("PROGRAM", "CREATE", seen["program_id"]), ("EVENT", "CREATE", seen["event_id"])]
+
     # vgi's own VEN reads the same event and turns it into grid signals on a 15-min grid 16:30-19:00 UTC.
-    client = VenClient(base_url, "vgi-ven", "vgi-ven-secret", "vgi-agg")
-    client.register(["site-meter"])
     grid = TimeGrid(pd.Timestamp("2030-07-01T16:30:00Z"), pd.Timestamp("2030-07-01T19:00:00Z"), 15)
     signals = client.poll(grid, [seen["program_id"]], now=pd.Timestamp("2030-07-01T12:00:00Z"))
     nan = math.nan

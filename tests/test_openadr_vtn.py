@@ -17,6 +17,7 @@ from vgi.service.documents import MemoryDocumentStore
 from vgi.service.openadr import ClientConfig, VenClient, create_vtn_app, usage_report
 from vgi.service.openadr.auth import TokenIssuer
 from vgi.service.openadr.models import Event, Program, Ven
+from vgi.service.openadr.vtn import http_notifier
 
 CLIENTS = [
     ClientConfig("bl", "bl-secret", "BL"),
@@ -151,6 +152,10 @@ def test_programs_crud_metadata_and_roles(setup: tuple[TestClient, MemoryDocumen
     bad_time = client.post("/events", json={"programID": p["id"], "intervalPeriod": {"start": "tomorrow"}},
                            headers=bl)
     assert bad_time.status_code == 400 and "RFC 3339" in bad_time.json()["detail"]
+    not_json = client.post("/programs", content="{oops", headers={**bl, "Content-Type": "application/json"})
+    assert not_json.status_code == 400 and not_json.json()["title"] == "Bad Request"
+    array = client.post("/programs", json=[{"programName": "z"}], headers=bl)
+    assert array.status_code == 400 and "JSON object" in array.json()["detail"]
     assert client.get("/programs/nope", headers=bl).status_code == 404
     assert client.get("/programs/nope", headers=bl).json()["status"] == 404
     assert client.delete(f"/programs/{p['id']}", headers=bl).json()["id"] == p["id"]
@@ -338,6 +343,10 @@ def test_ven_client_end_to_end_and_mounted_under_a_prefix() -> None:
     assert len(store.list("ven")) == 1 and len(store.list("resource")) == 2  # registering twice adds nothing
     sub = ven.subscribe("http://agg/cb", program_id=pid)
     assert sub["objectOperations"][0]["operations"] == ["POST", "PUT", "DELETE"]  # the 3.0.1 client's words
+    ven.register(callback_url="http://agg/cb")  # already subscribed there: no second subscription
+    ven.register(callback_url="http://agg/other")
+    assert [s["objectOperations"][0]["callbackUrl"] for s in store.list("subscription")] == [
+        "http://agg/cb", "http://agg/other"]
     grid = TimeGrid(pd.Timestamp("2030-01-01T00:00:00Z"), pd.Timestamp("2030-01-01T01:30:00Z"), 30)
     signals = ven.poll(grid, [pid])
     np.testing.assert_array_equal(signals.export_limit_kw, [np.nan, 50, np.nan])
@@ -365,3 +374,38 @@ def test_client_config_from_mapping() -> None:
         ClientConfig.from_mapping({"client_id": "x", "secret": "s", "role": "admin"})
     with pytest.raises(VgiError, match="configured twice"):
         TokenIssuer([CLIENTS[0], CLIENTS[0]])
+
+
+def test_http_notifier_posts_to_a_real_callback() -> None:
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    received: list[tuple[str, dict[str, Any], str | None]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            received.append((self.path, body, self.headers.get("Authorization")))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/cb"
+        send = http_notifier(timeout_s=5)
+        send(url, {"objectType": "EVENT", "operation": "CREATE", "object": {"id": "e1"}}, "tok")
+        send(url, {"objectType": "EVENT", "operation": "DELETE", "object": {"id": "e1"}}, None)
+        send("http://127.0.0.1:9/unreachable", {"objectType": "EVENT"}, None)  # logged, not raised
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+    assert received == [
+        ("/cb", {"objectType": "EVENT", "operation": "CREATE", "object": {"id": "e1"}}, "Bearer tok"),
+        ("/cb", {"objectType": "EVENT", "operation": "DELETE", "object": {"id": "e1"}}, None),
+    ]

@@ -112,8 +112,14 @@ class VenClient:
                 return found
 
     # ---- registration -------------------------------------------------------------------------------------
-    def register(self, resource_names: Sequence[str] = ()) -> dict[str, Any]:
-        """Register the VEN (or find it registered) and its resources; the VEN object."""
+    def register(
+        self, resource_names: Sequence[str] = (), callback_url: str | None = None, program_id: str | None = None
+    ) -> dict[str, Any]:
+        """Register the VEN (or find it registered) and its resources; the VEN object.
+
+        With a ``callback_url`` it also subscribes (once: an existing subscription of this VEN with that URL is
+        kept) to events and programmes, of ``program_id`` only when given.
+        """
         existing = self.search("/vens", {"venName": self.ven_name})
         if existing:
             ven = existing[0]
@@ -133,6 +139,11 @@ class VenClient:
             else:
                 self.request("POST", f"/vens/{self.ven_id}/resources", f"resource {name!r} registration",
                              json={"resourceName": name})
+        if callback_url is not None:
+            mine = self.search("/subscriptions", {"clientName": self.ven_name})
+            urls = {op.get("callbackUrl") for sub in mine for op in sub.get("objectOperations") or ()}
+            if callback_url not in urls:
+                self.subscribe(callback_url, program_id)
         return ven
 
     def resources(self) -> list[dict[str, Any]]:

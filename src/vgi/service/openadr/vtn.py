@@ -38,7 +38,7 @@ from typing import Annotated, Any
 from urllib.parse import parse_qs, unquote
 
 import httpx
-from fastapi import BackgroundTasks, Depends, FastAPI, Query, Request
+from fastapi import BackgroundTasks, Body, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
@@ -78,6 +78,9 @@ _READ_SCOPES = {
 }
 #: A repeatable query parameter (``targets=a&targets=b``); None when absent.
 ListQuery = Annotated[list[str] | None, Query()]
+
+#: A request body: any JSON; the models check it (so errors name the spec's fields).
+JsonBody = Annotated[Any, Body()]
 
 #: Kinds a VEN sees only when it owns them (their clientID is the VEN's client id).
 _OWNED = {"report", "subscription", "ven", "resource"}
@@ -413,12 +416,6 @@ def create_vtn_app(
     skip_q = Query(0, ge=0)
     limit_q = Query(MAX_LIMIT, ge=0, le=MAX_LIMIT)
 
-    async def body_of(request: Request) -> Any:
-        try:
-            return await request.json()
-        except ValueError as exc:
-            raise ApiProblem(400, "Bad Request", f"body is not JSON: {exc}") from exc
-
     # ---- auth ---------------------------------------------------------------------------------------------
     @app.get("/auth/server")
     def auth_server(request: Request) -> dict[str, str]:
@@ -565,9 +562,9 @@ def create_vtn_app(
         return search_resources_of(claims, skip, limit, venID, resourceName, targets, targetType, targetValues)
 
     @app.post("/vens/{venID}/resources", status_code=201)
-    async def create_ven_resource(venID: str, request: Request, tasks: BackgroundTasks,
-                                  claims: TokenClaims = claims_dep) -> JSONResponse:
-        return vtn.create("resource", await body_of(request), claims, tasks, path_ven_id=venID)
+    def create_ven_resource(venID: str, body: JsonBody, tasks: BackgroundTasks,
+                            claims: TokenClaims = claims_dep) -> JSONResponse:
+        return vtn.create("resource", body, claims, tasks, path_ven_id=venID)
 
     @app.get("/vens/{venID}/resources/{resourceID}")
     def get_ven_resource(venID: str, resourceID: str, claims: TokenClaims = claims_dep) -> dict[str, Any]:
@@ -578,9 +575,9 @@ def create_vtn_app(
         return doc
 
     @app.put("/vens/{venID}/resources/{resourceID}")
-    async def update_ven_resource(venID: str, resourceID: str, request: Request, tasks: BackgroundTasks,
-                                  claims: TokenClaims = claims_dep) -> dict[str, Any]:
-        return vtn.update("resource", resourceID, await body_of(request), claims, tasks, path_ven_id=venID)
+    def update_ven_resource(venID: str, resourceID: str, body: JsonBody, tasks: BackgroundTasks,
+                            claims: TokenClaims = claims_dep) -> dict[str, Any]:
+        return vtn.update("resource", resourceID, body, claims, tasks, path_ven_id=venID)
 
     @app.delete("/vens/{venID}/resources/{resourceID}")
     def delete_ven_resource(venID: str, resourceID: str, tasks: BackgroundTasks,
@@ -593,22 +590,24 @@ def create_vtn_app(
         "subscription": "/subscriptions", "ven": "/vens", "resource": "/resources",
     }
     for kind, base in paths.items():
-        _add_crud(app, vtn, kind, base, claims_dep, body_of)
+        _add_crud(app, vtn, kind, base, claims_dep)
     return app
 
 
 def _add_crud(app: FastAPI, vtn: _Vtn, kind: DocumentKind, base: str, claims_dep: Any,
-              body_of: Callable[[Request], Any]) -> None:
-    async def create(request: Request, tasks: BackgroundTasks, claims: TokenClaims = claims_dep) -> JSONResponse:
-        return vtn.create(kind, await body_of(request), claims, tasks)
+              ) -> None:
+    # Plain (not async) handlers: FastAPI runs them in its thread pool, so a store doing blocking I/O (SQL) does
+    # not stall the event loop.
+    def create(body: JsonBody, tasks: BackgroundTasks, claims: TokenClaims = claims_dep) -> JSONResponse:
+        return vtn.create(kind, body, claims, tasks)
 
     def get_one(object_id: str, claims: TokenClaims = claims_dep) -> dict[str, Any]:
         vtn.need(claims, _READ_SCOPES[kind])
         return vtn.fetch(kind, object_id, claims)
 
-    async def update(object_id: str, request: Request, tasks: BackgroundTasks,
-                     claims: TokenClaims = claims_dep) -> dict[str, Any]:
-        return vtn.update(kind, object_id, await body_of(request), claims, tasks)
+    def update(object_id: str, body: JsonBody, tasks: BackgroundTasks,
+               claims: TokenClaims = claims_dep) -> dict[str, Any]:
+        return vtn.update(kind, object_id, body, claims, tasks)
 
     def delete(object_id: str, tasks: BackgroundTasks, claims: TokenClaims = claims_dep) -> dict[str, Any]:
         return vtn.delete(kind, object_id, claims, tasks)
