@@ -38,6 +38,9 @@ from vgi.schedule.options import (
     ScheduleOptions,
     default_unmet_penalty,
     fleet_limit_array,
+    netting_credit,
+    shared_meter_sites,
+    site_flows_kw,
     site_limit_arrays,
 )
 from vgi.schedule.prices import PriceInputs
@@ -186,6 +189,14 @@ def complete_stats(
     )
     net = charge_sum - discharge_sum
     energy_cost = float((prices.buy @ charge_sum - prices.sell @ discharge_sum) * dt)
+    shared = shared_meter_sites(fleet, options.shared_meter)
+    if shared and result.discharge_kw is not None:
+        # cars behind one meter: the site's net import and export are billed, not each car's (whatever the
+        # strategy planned with, the meter nets)
+        site_c, site_d = site_flows_kw(fleet, shared, result.charge_kw, result.discharge_kw)
+        credit = netting_credit(prices.buy, prices.sell, site_c, site_d, dt)
+        energy_cost -= credit
+        stats["netting_credit"] = credit
     wear = 0.0
     if result.discharge_kw is not None and options.wear_cost_per_kwh:
         wear = float(
