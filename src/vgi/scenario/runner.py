@@ -217,6 +217,19 @@ def _options(inp: Inputs, **extra: Any) -> Any:
     )
 
 
+def _shared_meter(inp: Inputs) -> bool | tuple[str, ...]:
+    """The sites whose cars share one meter (``grid.shared_meter``; unset: the sites with an import limit)."""
+    import fnmatch
+
+    chosen = inp.scenario.grid.shared_meter
+    if chosen is None:
+        return tuple(sorted(inp.site_limits_kw))
+    if isinstance(chosen, bool):
+        return chosen
+    sites = sorted({str(s) for s in inp.sessions.frame["site_id"]})
+    return tuple(s for s in sites if any(fnmatch.fnmatchcase(s, p) for p in chosen))
+
+
 def _prices(buy: np.ndarray, sell: np.ndarray, currency: str) -> Any:
     from vgi.schedule.prices import PriceInputs
 
@@ -318,6 +331,7 @@ def _direct(inp: Inputs, mode: str, baselines: dict[str, np.ndarray] | None) -> 
     extra: dict[str, Any] = {}
     if inp.site_limits_kw:
         extra["site_limit_kw"] = dict(inp.site_limits_kw)
+    extra["shared_meter"] = _shared_meter(inp)
     limit = None
     if scn.grid.feeder_import_limit_kw is not None:
         limit = np.full(inp.grid.n_steps, float(scn.grid.feeder_import_limit_kw))
