@@ -15,7 +15,9 @@ without this module knowing it.  Built in:
 Whatever the strategy, the returned :attr:`Schedule.stats` holds ``cost`` (energy cost - export revenue +
 wear, in the price currency, without penalties), ``objective`` (with penalties and peak terms where the
 strategy has them), ``unmet_kwh`` (total), ``n_short_sessions``, ``peak_kw`` (fleet net import maximum),
-``solve_seconds``, ``status`` and, where a limit is given in the options, ``limit_violation_kwh`` and
+``solve_seconds``, ``status``, with ``options.shared_meter`` the metered ``cost`` and its ``netting_credit``
+(whatever the strategy planned with, a shared meter bills the site's net power) and, where a limit is given in the
+options, ``limit_violation_kwh`` and
 ``n_binding_steps``; per-step arrays (``net_kw``, ``limit_violation_kw``, ``binding_steps``) are in
 :attr:`Schedule.details`.
 """

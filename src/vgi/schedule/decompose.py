@@ -6,7 +6,8 @@ The coupled problem (the direct, aggregator mode) is
 
 where ``f_i`` is an EV's own cost (energy bought - energy sold + battery wear + the penalty on its unmet need),
 ``X_i`` its power, window and state-of-charge limits, ``net_i = charge - discharge`` its grid-side power, and ``G``
-the convex piecewise-linear cost of the aggregate ``y`` per *node* (a site with an import limit, or the whole fleet):
+the convex piecewise-linear cost of the aggregate ``y`` per *node* (a site with an import limit or a shared meter, or
+the rest of the fleet): the energy of a shared meter's net power where export pays less than import,
 import limits per site, fleet import/export limits, a peak weight and demand charge on the fleet's highest import,
 asymmetric penalties for leaving a target curve, and a demand-response cap (baseline - reduction) over an event.
 Hard limits are soft with a very large price (``limit_penalty_per_kw`` of :class:`ScheduleOptions`) so that an
@@ -1519,7 +1520,6 @@ def solve_coupled(
         "objective": result.upper_bound,
         "cost": float(terms["cost"]) + float(terms["wear_cost"]),
         "energy_cost": float(terms["cost"]),
-        "netting_credit": float(terms["netting_credit"]),
         "wear_cost": float(terms["wear_cost"]),
         "unmet_cost": float(terms["unmet_cost"]),
         "limit_cost": float(terms["limit_cost"]),
@@ -1557,6 +1557,8 @@ def solve_coupled(
         "violated_steps": terms["violated_steps"],
         "bounds_history": np.asarray(result.history, dtype=float).reshape(-1, 4),
     }
+    if options.shared_meter:
+        stats["netting_credit"] = float(terms["netting_credit"])
     unmet = terms["unmet_kwh"]
     stats["unmet_kwh"] = float(unmet.sum())
     stats["n_short_sessions"] = int((unmet > 1e-6).sum())

@@ -22,7 +22,11 @@ terms of :class:`~vgi.schedule.options.ScheduleOptions`, all on the fleet's net 
 * peak: ``P_t <= peak`` for all t, ``peak >= 0`` priced at ``minimise_peak + demand_charge_per_kw``;
 * target: ``P_t - target_t = over_t - under_t`` priced per kWh;
 * demand-response event: ``P_t <= baseline_t - reduction + short_t`` in the event's steps, ``short`` priced
-  per kWh.
+  per kWh;
+* site-meter netting (``shared_meter``): per shared site and step where export pays less than import and a car
+  of the site may discharge, ``sum over the site (c - d) = m - x`` with ``m, x >= 0`` priced ``buy dt`` and
+  ``-sell dt``, and the site's cars priced nothing for energy there (see
+  :func:`vgi.schedule.options.netting_credit` and ``docs/scheduling-coupled.md``).
 
 Charging and discharging in the same step: ``c`` and ``d`` are averages over the step, and a charge point does
 one at a time, so within a step it can charge at full power for part of it and discharge at full power for the
@@ -287,9 +291,9 @@ def build_lp(fleet: FleetOnGrid, prices: PriceInputs, options: ScheduleOptions |
         row_lo.append(np.zeros(n_meter))
         row_hi.append(np.zeros(n_meter))
         n_rows += n_meter
-        limit_rows_meter = (meter_row[ms, mt], ms, mt)
+        meter_rows_found = (meter_row[ms, mt], ms, mt)
     else:
-        limit_rows_meter = (np.zeros(0, dtype=np.int64),) * 3
+        meter_rows_found = (np.zeros(0, dtype=np.int64),) * 3
 
     all_steps = np.arange(n_steps, dtype=np.int64)
     site_names = fleet.site_id.astype(str)
@@ -364,7 +368,7 @@ def build_lp(fleet: FleetOnGrid, prices: PriceInputs, options: ScheduleOptions |
         penalty=pen,
         limit_penalty=limit_pen,
         meter_sites=tuple(shared),
-        meter_rows=limit_rows_meter,
+        meter_rows=meter_rows_found,
     )
 
 
@@ -538,20 +542,16 @@ def solve_lp(
         "n_variables": int(model.matrix.shape[1]),
         "n_constraints": int(model.matrix.shape[0]),
     }
+    meter_price: dict[str, np.ndarray] = {}
     if model.meter_sites:
         stats["netting_credit"] = credit
-        meter_price: dict[str, np.ndarray] = {}
-        if model.meter_rows is not None and len(model.meter_rows[0]):
-            rows, site_of, step_of = model.meter_rows
-            for k, site in enumerate(model.meter_sites):
-                price = np.full(n_steps, np.nan)
-                mine = site_of == k
-                # the value of one more kWh at the meter: -dual / dt, within [sell, buy] where it nets
-                price[step_of[mine]] = -duals[rows[mine]] / fleet.step_hours
-                meter_price[site] = price
-        details_meter = meter_price
-    else:
-        details_meter = {}
+        rows, site_of, step_of = model.meter_rows if model.meter_rows is not None else (np.zeros(0, np.int64),) * 3
+        for k, site in enumerate(model.meter_sites):
+            # the value of one more kWh at the meter: -dual / dt, within [sell, buy]; NaN where it does not net
+            price = np.full(n_steps, np.nan)
+            mine = site_of == k
+            price[step_of[mine]] = -duals[rows[mine]] / fleet.step_hours
+            meter_price[site] = price
     if "peak" in model.extra:
         stats["peak_variable_kw"] = float(x[model.extra["peak"]][0])
     details: dict[str, object] = {
@@ -563,7 +563,7 @@ def solve_lp(
         "net_kw": net,
     }
     if model.meter_sites:
-        details["meter_price"] = details_meter
+        details["meter_price"] = meter_price
     if "dr_shortfall" in model.extra:
         stats["dr_shortfall_kwh"] = float(violation["dr_event"].sum() * fleet.step_hours)
     if "target_over" in model.extra:
