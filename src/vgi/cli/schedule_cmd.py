@@ -164,6 +164,8 @@ def grid_options(timezone_default: str) -> Callable[[F], F]:
               show_default=True, help="For --strategy online: what the planner knows of each car at its arrival.")
 @click.option("--replan-every", type=int, default=1, show_default=True,
               help="For --strategy online: re-plan every N steps.")
+@click.option("--site-meter", type=click.Choice(["per-ev", "shared"]), default="per-ev", show_default=True,
+              help="shared: the cars of a site share one meter (net import and export priced per site and step).")
 @json_option
 def schedule(
     sessions_path: str,
@@ -187,6 +189,7 @@ def schedule(
     reference_lp: bool,
     forecast: str,
     replan_every: int,
+    site_meter: str,
     as_json: bool,
 ) -> None:
     """Schedule a fleet's charging (and V2G discharging) under a tariff.
@@ -224,6 +227,7 @@ def schedule(
         reference_lp=reference_lp,
         online_forecast=forecast,  # type: ignore[arg-type]
         online_replan_every=replan_every,
+        shared_meter=site_meter == "shared",
     )
     result = run_schedule(fleet, strategy, prices, options)
     if out_path is not None:
@@ -256,6 +260,8 @@ def schedule(
                 "ignored_options"):
         if key in stats:
             summary[key] = stats[key]
+    if site_meter == "shared":
+        summary["netting_credit"] = stats.get("netting_credit", 0.0)
     top = short.head(SHOWN_SESSIONS)
     summary["short_sessions"] = [
         {"session_id": str(sid), "site_id": str(site), "unmet_kwh": float(kwh)}
@@ -276,6 +282,8 @@ def schedule(
     for key in ("lp_gap", "certified_gap", "limit_violation_kwh", "n_binding_steps", "ignored_options"):
         if key in summary:
             rows.append([key, summary[key]])
+    if "netting_credit" in summary:
+        rows.append(["netting_credit", summary["netting_credit"]])
     print_table(f"{strategy} ({mode}) under {tariff.id}: {len(fleet)} sessions, {grid.n_steps} steps",
                 ["figure", "value"], rows)
     if len(short):

@@ -218,6 +218,19 @@ def _options(inp: Inputs, **extra: Any) -> Any:
     )
 
 
+def _shared_meter(inp: Inputs) -> bool | tuple[str, ...]:
+    """The sites whose cars share one meter (``grid.shared_meter``; unset: the sites with an import limit)."""
+    import fnmatch
+
+    chosen = inp.scenario.grid.shared_meter
+    if chosen is None:
+        return tuple(sorted(inp.site_limits_kw))
+    if isinstance(chosen, bool):
+        return chosen
+    sites = sorted({str(s) for s in inp.sessions.frame["site_id"]})
+    return tuple(s for s in sites if any(fnmatch.fnmatchcase(s, p) for p in chosen))
+
+
 def _prices(buy: np.ndarray, sell: np.ndarray, currency: str) -> Any:
     from vgi.schedule.prices import PriceInputs
 
@@ -307,6 +320,7 @@ def _terms(inp: Inputs, fleet: FleetOnGrid, baselines: dict[str, np.ndarray] | N
                                   _shortfall_price(inp, ev)))
     return CouplingTerms(
         site_limit_kw=dict(inp.site_limits_kw) if inp.site_limits_kw else None,
+        shared_meter=_shared_meter(inp),
         fleet_import_limit_kw=limit,
         fleet_export_limit_kw=(scn.grid.feeder_export_limit_kw if scn.grid.feeder_export_limit_kw is not None
                                and fleet.mode == "v2g" else None),

@@ -248,12 +248,30 @@ class Grid(_Model):
     """Limits the direct (aggregator) modes respect: per site (id or glob pattern -> kW import limit), on the
     whole fleet (feeder import and export limits, kW), and a transformer shared with the base load
     (``transformer_kw``: the fleet may import at most ``transformer_kw - base load`` at each step; needs
-    ``prices.base_load_kw``)."""
+    ``prices.base_load_kw``).
+
+    ``shared_meter``: which sites' cars sit behind one meter, so that the direct modes pay the import price on
+    the site's net import and earn the export price on its net export (per step) instead of pricing each car
+    apart: ``true`` (every site), ``false`` (none: each car has its own meter) or a list of site ids / glob
+    patterns.  Default (unset): the sites with an import limit in ``site_limits_kw``, since a limit on a site's
+    net power says its cars share one connection; other site ids (e.g. the generator's ``home``, which stands for
+    many homes) are taken as a label for many meters.
+    """
 
     site_limits_kw: dict[str, float] = Field(default_factory=dict)
     feeder_import_limit_kw: float | None = Field(None, gt=0.0)
     feeder_export_limit_kw: float | None = Field(None, ge=0.0)
     transformer_kw: float | None = Field(None, gt=0.0)
+    shared_meter: bool | tuple[str, ...] | None = Field(
+        None, description="sites whose cars share one meter: true, false or site ids / glob patterns"
+    )
+
+    @field_validator("shared_meter")
+    @classmethod
+    def _patterns(cls, v: bool | tuple[str, ...] | None) -> bool | tuple[str, ...] | None:
+        if isinstance(v, tuple) and any(not str(p).strip() for p in v):
+            raise ValueError("empty site pattern (expected site ids or glob patterns, e.g. ['depot*'])")
+        return v
 
     @field_validator("site_limits_kw")
     @classmethod

@@ -15,7 +15,9 @@ without this module knowing it.  Built in:
 Whatever the strategy, the returned :attr:`Schedule.stats` holds ``cost`` (energy cost - export revenue +
 wear, in the price currency, without penalties), ``objective`` (with penalties and peak terms where the
 strategy has them), ``unmet_kwh`` (total), ``n_short_sessions``, ``peak_kw`` (fleet net import maximum),
-``solve_seconds``, ``status`` and, where a limit is given in the options, ``limit_violation_kwh`` and
+``solve_seconds``, ``status``, with ``options.shared_meter`` the metered ``cost`` and its ``netting_credit``
+(whatever the strategy planned with, a shared meter bills the site's net power) and, where a limit is given in the
+options, ``limit_violation_kwh`` and
 ``n_binding_steps``; per-step arrays (``net_kw``, ``limit_violation_kw``, ``binding_steps``) are in
 :attr:`Schedule.details`.
 """
@@ -38,6 +40,9 @@ from vgi.schedule.options import (
     ScheduleOptions,
     default_unmet_penalty,
     fleet_limit_array,
+    netting_credit,
+    shared_meter_sites,
+    site_flows_kw,
     site_limit_arrays,
 )
 from vgi.schedule.prices import PriceInputs
@@ -186,6 +191,14 @@ def complete_stats(
     )
     net = charge_sum - discharge_sum
     energy_cost = float((prices.buy @ charge_sum - prices.sell @ discharge_sum) * dt)
+    shared = shared_meter_sites(fleet, options.shared_meter)
+    if shared and result.discharge_kw is not None:
+        # cars behind one meter: the site's net import and export are billed, not each car's (whatever the
+        # strategy planned with, the meter nets)
+        site_c, site_d = site_flows_kw(fleet, shared, result.charge_kw, result.discharge_kw)
+        credit = netting_credit(prices.buy, prices.sell, site_c, site_d, dt)
+        energy_cost -= credit
+        stats["netting_credit"] = credit
     wear = 0.0
     if result.discharge_kw is not None and options.wear_cost_per_kwh:
         wear = float(

@@ -6,7 +6,8 @@ The coupled problem (the direct, aggregator mode) is
 
 where ``f_i`` is an EV's own cost (energy bought - energy sold + battery wear + the penalty on its unmet need),
 ``X_i`` its power, window and state-of-charge limits, ``net_i = charge - discharge`` its grid-side power, and ``G``
-the convex piecewise-linear cost of the aggregate ``y`` per *node* (a site with an import limit, or the whole fleet):
+the convex piecewise-linear cost of the aggregate ``y`` per *node* (a site with an import limit or a shared meter, or
+the rest of the fleet): the energy of a shared meter's net power where export pays less than import,
 import limits per site, fleet import/export limits, a peak weight and demand charge on the fleet's highest import,
 asymmetric penalties for leaving a target curve, and a demand-response cap (baseline - reduction) over an event.
 Hard limits are soft with a very large price (``limit_penalty_per_kw`` of :class:`ScheduleOptions`) so that an
@@ -62,6 +63,8 @@ from vgi.schedule.options import (
     ScheduleOptions,
     default_unmet_penalty,
     fleet_limit_array,
+    netting_credit,
+    shared_meter_sites,
     site_limit_arrays,
 )
 from vgi.schedule.prices import PriceInputs
@@ -108,6 +111,12 @@ class Coupling:
         limit_penalty_per_kwh: price of each kWh a hard limit is exceeded by.
         unmet_penalty_per_kwh: price of each battery kWh short of a need.
         wear_cost_per_kwh: battery wear per battery-side kWh discharged.
+        node_netted: (R,) bool, nodes that are one shared meter (``options.shared_meter``) where netting can
+            matter (some car there may discharge); None = none.  Each such site is its own node.
+        meter_buy_per_kwh, meter_sell_per_kwh: (T,) import and export prices of the shared meters.  In the steps
+            where export pays less than import (``netting_steps``) a netted node's energy is priced on its net
+            power in ``G`` (import price on net import, export price on net export) and its cars see only the
+            shadow price there; elsewhere each car pays its own import and earns its own export as usual.
     """
 
     node_of_session: np.ndarray
@@ -126,10 +135,42 @@ class Coupling:
     limit_penalty_per_kwh: float
     unmet_penalty_per_kwh: float
     wear_cost_per_kwh: float
+    node_netted: np.ndarray | None = None
+    meter_buy_per_kwh: np.ndarray | None = None
+    meter_sell_per_kwh: np.ndarray | None = None
 
     @property
     def n_nodes(self) -> int:
         return len(self.node_names)
+
+    @property
+    def has_netting(self) -> bool:
+        return self.node_netted is not None and bool(self.node_netted.any()) and bool(self.netting_steps.any())
+
+    @property
+    def netting_steps(self) -> np.ndarray:
+        """(T,) bool: the steps where a shared meter nets (export pays less than import)."""
+        if self.meter_buy_per_kwh is None or self.meter_sell_per_kwh is None:
+            return np.zeros(0, dtype=bool)
+        return self.meter_buy_per_kwh > self.meter_sell_per_kwh
+
+    def netted_mask(self) -> np.ndarray:
+        """(R, T) bool: node and step priced at the node's meter (in ``G``) rather than per car."""
+        if not self.has_netting:
+            return np.zeros((self.n_nodes, 0), dtype=bool)
+        assert self.node_netted is not None
+        return self.node_netted[:, None] & self.netting_steps[None, :]
+
+    def ev_prices(self, buy: np.ndarray, sell: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The cars' own import and export prices per node, (R, T) each: zero where the meter prices the node."""
+        T = len(buy)
+        b = np.broadcast_to(np.asarray(buy, float), (self.n_nodes, T)).copy()
+        s = np.broadcast_to(np.asarray(sell, float), (self.n_nodes, T)).copy()
+        if self.has_netting:
+            mask = self.netted_mask()
+            b[mask] = 0.0
+            s[mask] = 0.0
+        return b, s
 
     @property
     def has_fleet_terms(self) -> bool:
@@ -149,14 +190,22 @@ class Coupling:
         n_steps = fleet.n_steps
         limits = site_limit_arrays(fleet, options.site_limit_kw)
         site = np.asarray([str(s) for s in fleet.site_id], dtype=object)
-        names = sorted(limits)
+        # shared meters where netting can matter: some car there may discharge and export pays less than import
+        metered = set()
+        if bool((prices.buy > prices.sell).any()):
+            for name in shared_meter_sites(fleet, options.shared_meter):
+                if bool((fleet.max_discharge_kw[site == name] > 0).any()):
+                    metered.add(name)
+        names = sorted(set(limits) | metered)
         node = np.full(len(fleet), len(names), dtype=np.int64)
         for k, name in enumerate(names):
             node[site == name] = k
-        rows = [limits[n] for n in names]
+        rows = [limits.get(n, np.full(n_steps, np.inf)) for n in names]
+        netted = [n in metered for n in names]
         if (node == len(names)).any() or not names:
             names.append("*")
             rows.append(np.full(n_steps, np.inf))
+            netted.append(False)
         unmet = options.unmet_penalty_per_kwh
         unmet_pen = default_unmet_penalty(prices, fleet) if unmet is None else float(unmet)
         limit_pen = options.limit_penalty_per_kw
@@ -203,6 +252,9 @@ class Coupling:
             limit_penalty_per_kwh=limit_pen,
             unmet_penalty_per_kwh=unmet_pen,
             wear_cost_per_kwh=float(options.wear_cost_per_kwh),
+            node_netted=np.asarray(netted, dtype=bool) if metered else None,
+            meter_buy_per_kwh=prices.buy.copy() if metered else None,
+            meter_sell_per_kwh=prices.sell.copy() if metered else None,
         )
 
     def node_sums(self, per_session: np.ndarray) -> np.ndarray:
@@ -292,16 +344,26 @@ def coupled_objective(
     """The coupled problem's objective for a given schedule, split into its parts.
 
     ``objective = cost + wear + unmet penalty + limit penalty + peak term + tracking penalties + DR penalty``;
-    ``cost`` is energy bought minus energy sold (currency).  Limits and needs are evaluated, not assumed.
+    ``cost`` is energy bought minus energy sold (currency), at shared meters on the meter's net power
+    (``netting_credit`` is what that saves over pricing each car apart).  Limits and needs are evaluated, not assumed.
     """
     coupling = coupling or Coupling.from_options(fleet, prices, options)
     energy, wear, unmet_cost, unmet = _session_costs(fleet, prices, coupling, charge_kw, discharge_kw)
     node_net = coupling.node_sums(charge_kw)
+    credit = 0.0
     if discharge_kw is not None:
-        node_net = node_net - coupling.node_sums(discharge_kw)
+        node_d = coupling.node_sums(discharge_kw)
+        if coupling.has_netting:
+            # a shared meter bills the node's net power: what that saves over pricing each car apart
+            assert coupling.node_netted is not None
+            rows = np.flatnonzero(coupling.node_netted)
+            credit = netting_credit(prices.buy, prices.sell, node_net[rows], node_d[rows], fleet.step_hours)
+        node_net = node_net - node_d
     terms = coupling.aggregate_terms(node_net, fleet.step_hours)
+    energy -= credit
     out = dict(terms)
     out.update(
+        netting_credit=credit,
         cost=energy,
         wear_cost=wear,
         unmet_cost=unmet_cost,
@@ -465,11 +527,25 @@ def _aggregate_block(coupling: Coupling, y_lower: np.ndarray, y_upper: np.ndarra
     link_rows = [np.arange(n_y)]
     link_cols = [np.arange(n_y)]
     rr, tt = np.nonzero(finite)
+    v_of = np.full((R, T), -1, dtype=np.int64)
     if len(rr):  # excess over a node's import limit
         excess_max = np.maximum(y_upper[rr, tt] - lim[rr, tt], 0.0)
         v = add_cols(np.full(len(rr), lim_pen), np.zeros(len(rr)), excess_max)
         link_rows.append(rr * T + tt)
         link_cols.append(v)
+        v_of[rr, tt] = v
+    if coupling.has_netting:  # a shared meter: the node's net power y + v = import - export, priced at the meter
+        assert coupling.meter_buy_per_kwh is not None and coupling.meter_sell_per_kwh is not None
+        nr, nt = np.nonzero(coupling.netted_mask())
+        k = len(nr)
+        imp = add_cols(coupling.meter_buy_per_kwh[nt] * dt, np.zeros(k), np.maximum(y_upper[nr, nt], 0.0))
+        exp = add_cols(-coupling.meter_sell_per_kwh[nt] * dt, np.zeros(k), np.maximum(-y_lower[nr, nt], 0.0))
+        rows = add_rows(k, np.zeros(k), np.zeros(k))
+        coef(rows, nr * T + nt, 1.0)
+        has_v = v_of[nr, nt] >= 0
+        coef(rows[has_v], v_of[nr, nt][has_v], 1.0)
+        coef(rows, imp, -1.0)
+        coef(rows, exp, 1.0)
     if coupling.has_fleet_terms:
         fleet_lo = np.minimum(y_lower, cap).sum(axis=0)
         fleet_hi = y_upper.sum(axis=0)
@@ -609,8 +685,7 @@ def _virtual_battery_prices(
     # VB columns per node: C (R*T), D (R*T), Q (R*T), U (R)
     c0, d0, q0, u0 = nb, nb + R * T, nb + 2 * R * T, nb + 3 * R * T
     n_cols = u0 + R
-    buy = np.broadcast_to(prices.buy, (R, T))
-    sell = np.broadcast_to(prices.sell, (R, T))
+    buy, sell = coupling.ev_prices(prices.buy, prices.sell)  # the meters' prices are in the block
     cost = np.concatenate(
         [
             block.cost,
@@ -767,6 +842,7 @@ class _Level:
         self.agg_index = group * self.K + k_of
         self.result = result
         self.alpha = stabilisation
+        self.ev_buy, self.ev_sell = coupling.ev_prices(prices.buy, prices.sell)  # (R, T) the cars' own prices
         node = coupling.node_of_session
         self.charge_sum_kw = _window_sums(fleet, node, self.R, fleet.max_charge_kw)
         self.discharge_sum_kw = _window_sums(fleet, node, self.R, fleet.max_discharge_kw)
@@ -866,8 +942,9 @@ class _Level:
     def _rows(self, lams: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Price rows for each shadow price ``j``, node ``r``, perturbation ``k`` (row ``(j * R + r) * K + k``)."""
         shift = np.stack(lams)[:, :, None, :] + self.eps[None, None, :, :]
-        shift = shift.reshape(len(lams) * self.R * self.K, self.T)
-        return self.prices.buy[None, :] + shift, self.prices.sell[None, :] + shift
+        buy = (self.ev_buy[None, :, None, :] + shift).reshape(len(lams) * self.R * self.K, self.T)
+        sell = (self.ev_sell[None, :, None, :] + shift).reshape(len(lams) * self.R * self.K, self.T)
+        return buy, sell
 
     def register(self, lam: np.ndarray) -> int:
         self.lambdas.append(lam)
@@ -940,8 +1017,8 @@ class _Level:
         t0 = time.perf_counter()
         res = exact.price_response(
             self.fleet,
-            self.prices.buy[None, :] + lam,
-            self.prices.sell[None, :] + lam,
+            self.ev_buy + lam,
+            self.ev_sell + lam,
             group=self.c.node_of_session,
             wear_cost_per_kwh=self.c.wear_cost_per_kwh,
             unmet_penalty_per_kwh=self.c.unmet_penalty_per_kwh,
@@ -1302,6 +1379,7 @@ def _solve_nodes(
             node_of_session=np.zeros(len(rows), dtype=np.int64),
             node_names=(name,),
             node_import_kw=coupling.node_import_kw[r : r + 1],
+            node_netted=None if coupling.node_netted is None else coupling.node_netted[r : r + 1],
             fleet_import_kw=None,
             fleet_export_kw=None,
             peak_weight_per_kw=0.0,
@@ -1479,6 +1557,8 @@ def solve_coupled(
         "violated_steps": terms["violated_steps"],
         "bounds_history": np.asarray(result.history, dtype=float).reshape(-1, 4),
     }
+    if options.shared_meter:
+        stats["netting_credit"] = float(terms["netting_credit"])
     unmet = terms["unmet_kwh"]
     stats["unmet_kwh"] = float(unmet.sum())
     stats["n_short_sessions"] = int((unmet > 1e-6).sum())

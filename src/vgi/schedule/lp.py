@@ -22,7 +22,11 @@ terms of :class:`~vgi.schedule.options.ScheduleOptions`, all on the fleet's net 
 * peak: ``P_t <= peak`` for all t, ``peak >= 0`` priced at ``minimise_peak + demand_charge_per_kw``;
 * target: ``P_t - target_t = over_t - under_t`` priced per kWh;
 * demand-response event: ``P_t <= baseline_t - reduction + short_t`` in the event's steps, ``short`` priced
-  per kWh.
+  per kWh;
+* site-meter netting (``shared_meter``): per shared site and step where export pays less than import and a car
+  of the site may discharge, ``sum over the site (c - d) = m - x`` with ``m, x >= 0`` priced ``buy dt`` and
+  ``-sell dt``, and the site's cars priced nothing for energy there (see
+  :func:`vgi.schedule.options.netting_credit` and ``docs/scheduling-coupled.md``).
 
 Charging and discharging in the same step: ``c`` and ``d`` are averages over the step, and a charge point does
 one at a time, so within a step it can charge at full power for part of it and discharge at full power for the
@@ -55,6 +59,10 @@ from vgi.schedule.options import (
     ScheduleOptions,
     default_unmet_penalty,
     fleet_limit_array,
+    netting_credit,
+    shared_meter_sites,
+    site_codes,
+    site_flows_kw,
     site_limit_arrays,
 )
 from vgi.schedule.prices import PriceInputs
@@ -90,6 +98,8 @@ class LpModel:
     unmet_fixed: np.ndarray  # (N,) unmet of sessions without steps
     penalty: float
     limit_penalty: float
+    meter_sites: tuple[str, ...] = ()  # shared meters (options.shared_meter), in the order of meter_rows' sites
+    meter_rows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # netting rows: (row, site, step)
 
 
 def _window_entries(fleet: FleetOnGrid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -145,8 +155,22 @@ def build_lp(fleet: FleetOnGrid, prices: PriceInputs, options: ScheduleOptions |
     u_col[active] = 2 * k_total + n_d + np.arange(n_active, dtype=np.int64)
     n_cols = 2 * k_total + n_d + n_active
 
-    buy = prices.buy[step]
-    sell = prices.sell[step]
+    # site-meter netting: at a shared meter, in each step where export pays less than import and some car of the
+    # site may discharge, the site's net power is split into import and export columns priced there; the cars'
+    # own import and export prices drop out of those steps (see vgi.schedule.options.netting_credit)
+    shared = shared_meter_sites(fleet, options.shared_meter)
+    entry_site = site_codes(fleet, shared)[session]
+    netted_site_step = np.zeros((len(shared), n_steps), dtype=bool)
+    if shared:
+        may_export = has_d & (entry_site >= 0)
+        netted_site_step[entry_site[may_export], step[may_export]] = True
+        netted_site_step &= (prices.buy > prices.sell)[None, :]
+    entry_netted = (entry_site >= 0) & netted_site_step[np.maximum(entry_site, 0), step] if shared else (
+        np.zeros(k_total, dtype=bool)
+    )
+
+    buy = np.where(entry_netted, 0.0, prices.buy[step])
+    sell = np.where(entry_netted, 0.0, prices.sell[step])
     cost_parts = [
         buy * dt,
         np.zeros(k_total),
@@ -249,6 +273,28 @@ def build_lp(fleet: FleetOnGrid, prices: PriceInputs, options: ScheduleOptions |
         n_rows += len(steps)
         return row_of_step[steps]
 
+    if netted_site_step.any():
+        ms, mt = np.nonzero(netted_site_step)
+        n_meter = len(ms)
+        meter_row = np.full((len(shared), n_steps), -1, dtype=np.int64)
+        meter_row[ms, mt] = n_rows + np.arange(n_meter, dtype=np.int64)
+        meter_imp = add_cols("meter_import", n_meter, prices.buy[mt] * dt)
+        meter_exp = add_cols("meter_export", n_meter, -prices.sell[mt] * dt)
+        kk = np.flatnonzero(entry_netted)
+        kd = kk[has_d[kk]]
+        rows_i += [meter_row[entry_site[kk], step[kk]], meter_row[entry_site[kd], step[kd]]]
+        rows_j += [c_col[kk], d_col[kd]]
+        vals += [np.ones(len(kk)), -np.ones(len(kd))]
+        rows_i += [meter_row[ms, mt], meter_row[ms, mt]]
+        rows_j += [meter_imp, meter_exp]
+        vals += [-np.ones(n_meter), np.ones(n_meter)]
+        row_lo.append(np.zeros(n_meter))
+        row_hi.append(np.zeros(n_meter))
+        n_rows += n_meter
+        meter_rows_found = (meter_row[ms, mt], ms, mt)
+    else:
+        meter_rows_found = (np.zeros(0, dtype=np.int64),) * 3
+
     all_steps = np.arange(n_steps, dtype=np.int64)
     site_names = fleet.site_id.astype(str)
     for site, limit in site_limit_arrays(fleet, options.site_limit_kw).items():
@@ -321,6 +367,8 @@ def build_lp(fleet: FleetOnGrid, prices: PriceInputs, options: ScheduleOptions |
         unmet_fixed=unmet_fixed,
         penalty=pen,
         limit_penalty=limit_pen,
+        meter_sites=tuple(shared),
+        meter_rows=meter_rows_found,
     )
 
 
@@ -465,6 +513,11 @@ def solve_lp(
         (prices.buy @ charge.sum(axis=0)) * fleet.step_hours
         - ((prices.sell @ discharge.sum(axis=0)) * fleet.step_hours if discharge is not None else 0.0)
     )
+    credit = 0.0
+    if model.meter_sites and discharge is not None:
+        site_c, site_d = site_flows_kw(fleet, list(model.meter_sites), charge, discharge)
+        credit = netting_credit(prices.buy, prices.sell, site_c, site_d, fleet.step_hours)
+    energy_cost -= credit
     wear = 0.0
     if discharge is not None:
         wear = float(
@@ -489,6 +542,16 @@ def solve_lp(
         "n_variables": int(model.matrix.shape[1]),
         "n_constraints": int(model.matrix.shape[0]),
     }
+    meter_price: dict[str, np.ndarray] = {}
+    if model.meter_sites:
+        stats["netting_credit"] = credit
+        rows, site_of, step_of = model.meter_rows if model.meter_rows is not None else (np.zeros(0, np.int64),) * 3
+        for k, site in enumerate(model.meter_sites):
+            # the value of one more kWh at the meter: -dual / dt, within [sell, buy]; NaN where it does not net
+            price = np.full(n_steps, np.nan)
+            mine = site_of == k
+            price[step_of[mine]] = -duals[rows[mine]] / fleet.step_hours
+            meter_price[site] = price
     if "peak" in model.extra:
         stats["peak_variable_kw"] = float(x[model.extra["peak"]][0])
     details: dict[str, object] = {
@@ -499,6 +562,8 @@ def solve_lp(
         "limit_violation_kw": total_violation,
         "net_kw": net,
     }
+    if model.meter_sites:
+        details["meter_price"] = meter_price
     if "dr_shortfall" in model.extra:
         stats["dr_shortfall_kwh"] = float(violation["dr_event"].sum() * fleet.step_hours)
     if "target_over" in model.extra:

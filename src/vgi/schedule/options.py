@@ -5,11 +5,13 @@ Kept apart from :mod:`vgi.schedule.api` so that solvers can import them without 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
+import pandas as pd
+import scipy.sparse as sp
 
 from vgi.errors import VgiError
 from vgi.schedule.prices import PriceInputs
@@ -21,7 +23,11 @@ __all__ = [
     "SiteLimit",
     "default_unmet_penalty",
     "fleet_limit_array",
+    "netting_credit",
     "penalty_for",
+    "shared_meter_sites",
+    "site_codes",
+    "site_flows_kw",
     "site_limit_arrays",
 ]
 
@@ -75,6 +81,12 @@ class ScheduleOptions:
         limit_penalty_per_kw: price of each kWh a limit is exceeded by (site, fleet); None = 1000 x the need
             penalty.  Limits are soft only so that an impossible one (a negative import limit the fleet cannot
             export down to) is reported rather than failing; a feasible limit is always kept.
+        shared_meter: which sites' cars share one meter (site-meter netting): False (each car is priced on its
+            own import and export, the default), True (every site) or a collection of site ids.  At a shared
+            meter the site pays the import price on the site's net import and earns the export price on its net
+            export, per step, so one car's discharge feeding another's charge is not bought and sold (see
+            ``docs/scheduling-coupled.md``); only the ``coupled`` strategy plans with it, every strategy's
+            reported ``cost`` is the metered bill.
     """
 
     wear_cost_per_kwh: float = 0.0
@@ -96,8 +108,15 @@ class ScheduleOptions:
     online_replan_every: int = 1
     online_inner: Literal["auto", "price", "coupled"] = "auto"
     reference_lp: bool = False
+    shared_meter: bool | Collection[str] = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.shared_meter, bool):
+            if isinstance(self.shared_meter, str):
+                raise VgiError(
+                    f"shared_meter is True, False or a collection of site ids, got the string {self.shared_meter!r}"
+                )
+            object.__setattr__(self, "shared_meter", tuple(str(s) for s in self.shared_meter))
         if self.dr_event is not None and not isinstance(self.dr_event, DrEvent):
             object.__setattr__(self, "dr_event", DrEvent(*self.dr_event))
         if self.online_replan_every < 1:
@@ -123,6 +142,7 @@ class ScheduleOptions:
                 self.demand_charge_per_kw > 0,
                 self.target_kw is not None,
                 self.dr_event is not None,
+                bool(self.shared_meter),
             )
         )
 
@@ -131,6 +151,8 @@ class ScheduleOptions:
         names = ["site_limit_kw", "fleet_import_limit_kw", "fleet_export_limit_kw", "target_kw", "dr_event"]
         out = [n for n in names if getattr(self, n) is not None]
         out += [n for n in ("minimise_peak", "demand_charge_per_kw") if getattr(self, n) > 0]
+        if self.shared_meter:
+            out.append("shared_meter")
         return out
 
 
@@ -190,3 +212,60 @@ def site_limit_arrays(fleet: FleetOnGrid, site_limit_kw: SiteLimit | None) -> di
         assert arr is not None
         out[site] = arr
     return out
+
+
+def shared_meter_sites(fleet: FleetOnGrid, shared_meter: bool | Collection[str]) -> list[str]:
+    """The sites whose cars share one meter, in the order they first appear (unknown site ids are an error)."""
+    if shared_meter is False or (not isinstance(shared_meter, bool) and len(shared_meter) == 0):
+        return []
+    sites = [str(s) for s in dict.fromkeys(fleet.site_id.tolist())]
+    if shared_meter is True:
+        return sites
+    assert not isinstance(shared_meter, bool)
+    named = [str(s) for s in shared_meter]
+    unknown = [s for s in named if s not in sites]
+    if unknown:
+        raise VgiError(f"shared meter names site(s) not in the sessions: {', '.join(unknown)}")
+    wanted = set(named)
+    return [s for s in sites if s in wanted]
+
+
+def netting_credit(
+    buy: np.ndarray, sell: np.ndarray, charge_kw: np.ndarray, discharge_kw: np.ndarray, step_hours: float
+) -> float:
+    """What netting at shared meters saves over pricing each car's import and export apart, currency.
+
+    ``charge_kw`` and ``discharge_kw`` are the grid-side sums per shared meter, (S, T).  A meter that nets
+    per step bills ``buy * max(C - D, 0) - sell * max(D - C, 0)``, which is ``buy * C - sell * D - (buy -
+    sell) * min(C, D)``: where export pays less than import the site saves ``(buy - sell) * min(C, D)``.  Where
+    export pays at least the import price (``sell >= buy``) the per-step net bill would rise with the overlap
+    (not convex, so not a linear programme); there each car's import and export are priced apart, the saving is
+    0, and that is the rule every solver and report of vgi uses.
+    """
+    gain = np.maximum(np.asarray(buy, dtype=float) - np.asarray(sell, dtype=float), 0.0)
+    if charge_kw.size == 0:
+        return 0.0
+    return float((np.minimum(charge_kw, discharge_kw) @ gain).sum() * step_hours)
+
+
+def site_flows_kw(
+    fleet: FleetOnGrid, sites: list[str], charge_kw: np.ndarray, discharge_kw: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Grid-side charge and discharge summed over the sessions of each of ``sites``: two arrays (S, T), kW."""
+    n_steps = charge_kw.shape[1] if charge_kw.ndim == 2 else fleet.n_steps
+    if not sites:
+        return np.zeros((0, n_steps)), np.zeros((0, n_steps))
+    code = site_codes(fleet, sites)
+    rows = np.flatnonzero(code >= 0)
+    ind = sp.csr_matrix((np.ones(len(rows)), (code[rows], rows)), shape=(len(sites), len(fleet)))
+    charge = np.asarray(ind @ charge_kw)
+    discharge = np.zeros_like(charge) if discharge_kw is None else np.asarray(ind @ discharge_kw)
+    return charge, discharge
+
+
+def site_codes(fleet: FleetOnGrid, sites: list[str]) -> np.ndarray:
+    """(N,) index of each session's site in ``sites``, -1 for a session at another site."""
+    if not sites:
+        return np.full(len(fleet), -1, dtype=np.int64)
+    index = pd.Index([str(s) for s in sites])
+    return np.asarray(index.get_indexer(pd.Index(fleet.site_id.astype(str))), dtype=np.int64)

@@ -101,6 +101,7 @@ class CouplingTerms:
     Attributes:
         site_limit_kw: import limit of each site's net power (one number for every site, ``{site: kW}`` or
             ``{site: array (T,)}``).
+        shared_meter: the sites whose cars share one meter, netted per step (True: every site; False: none).
         fleet_import_limit_kw, fleet_export_limit_kw: limits on the fleet's net import / export, kW (number or
             array (T,)).
         peak_weight_per_kw: weight per kW of the fleet's highest net import.
@@ -113,6 +114,7 @@ class CouplingTerms:
     """
 
     site_limit_kw: SiteLimit | None = None
+    shared_meter: bool | tuple[str, ...] = False
     fleet_import_limit_kw: float | np.ndarray | None = None
     fleet_export_limit_kw: float | np.ndarray | None = None
     peak_weight_per_kw: float = 0.0
@@ -125,6 +127,8 @@ class CouplingTerms:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "events", tuple(self.events))
+        if not isinstance(self.shared_meter, bool):
+            object.__setattr__(self, "shared_meter", tuple(str(s) for s in self.shared_meter))
         if self.events and self.target_kw is not None:
             raise VgiError("a plan follows either a dispatch curve or events, not both")
         directions = {ev.direction for ev in self.events}
@@ -154,6 +158,8 @@ class CouplingTerms:
                                   np.full(width, float(ev.reduction_kw)), base, float(ev.shortfall_penalty_per_kwh)),)
         return cls(
             site_limit_kw=options.site_limit_kw,
+            shared_meter=options.shared_meter if isinstance(options.shared_meter, bool)
+            else tuple(options.shared_meter),
             fleet_import_limit_kw=options.fleet_import_limit_kw,
             fleet_export_limit_kw=options.fleet_export_limit_kw,
             peak_weight_per_kw=options.minimise_peak,
@@ -174,6 +180,7 @@ class CouplingTerms:
         changes: dict[str, Any] = {
             "site_limit_kw": self.site_limit_kw if not isinstance(self.site_limit_kw, Mapping)
             else dict(self.site_limit_kw),
+            "shared_meter": self.shared_meter,
             "fleet_import_limit_kw": self.fleet_import_limit_kw,
             "fleet_export_limit_kw": self.fleet_export_limit_kw,
             "minimise_peak": self.peak_weight_per_kw,
@@ -235,8 +242,12 @@ class CouplingTerms:
         )
 
     def for_sites(self, sites: set[str]) -> CouplingTerms:
-        """The terms with site limits kept only for ``sites`` (the scheduler refuses a limit on an unknown site)."""
-        if not isinstance(self.site_limit_kw, Mapping):
-            return self
-        kept: dict[str, Any] = {name: value for name, value in self.site_limit_kw.items() if str(name) in sites}
-        return replace(self, site_limit_kw=kept or None)
+        """The terms with site limits and shared meters kept only for ``sites`` (the scheduler refuses a site it
+        does not know)."""
+        out = self
+        if isinstance(self.site_limit_kw, Mapping):
+            kept: dict[str, Any] = {name: value for name, value in self.site_limit_kw.items() if str(name) in sites}
+            out = replace(out, site_limit_kw=kept or None)
+        if not isinstance(self.shared_meter, bool):
+            out = replace(out, shared_meter=tuple(s for s in self.shared_meter if s in sites))
+        return out
