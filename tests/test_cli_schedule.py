@@ -191,10 +191,7 @@ def test_schedule_file_round_trips_the_schedule_in_memory(fleet_csv: Path, tmp_p
                              ("battery_kwh", result.battery_energy_kwh()[i, t])):
         got = frame[column].to_numpy()
         assert got.dtype == np.float64
-        if suffix == ".parquet":
-            np.testing.assert_array_equal(got, expected)  # bit for bit
-        else:
-            np.testing.assert_allclose(got, expected, rtol=1e-15, atol=0)  # shortest repr round-trips floats
+        np.testing.assert_array_equal(got, expected)  # bit for bit (CSV: shortest round-tripping decimal)
     if suffix == ".parquet":
         assert isinstance(frame["session_id"].dtype, pd.CategoricalDtype)
         assert str(frame["time"].dt.tz) == "Asia/Shanghai"
