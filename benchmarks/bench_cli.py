@@ -6,7 +6,7 @@ The instance is the README's: ``vgi sessions generate --archetype home --count N
 consent), then ``vgi schedule --tariff us-pge-bev1 --strategy coupled --mode v2g --site-limit-kw <kappa x N>
 --gap 1e-3`` on ``--days`` whole days from 2024-06-03 in ``--timezone`` (default two UTC days, 192 steps, which hold
 99 % of the sessions' plug-in time; the default grid, through the last departure in the tariff's zone, is five
-days, 480 steps, and about 2.5x slower).
+days, 480 steps, and about 2x slower).
 
 For each size it prints:
 
