@@ -80,7 +80,7 @@ def test_table_output_and_user_errors(fleet_csv: Path, capsys: pytest.CaptureFix
     for bad, message in (
         (["--strategy", "nope", "--tariff", "cn-guangzhou-residential-ev"], "unknown strategy"),
         (["--strategy", "price", "--tariff", "no-such-tariff"], "no-such-tariff"),
-        (["--strategy", "price", "--tariff", "cn-guangzhou-residential-ev", "--out", "x.csv"], "Parquet"),
+        (["--strategy", "price", "--tariff", "cn-guangzhou-residential-ev", "--out", "x.txt"], "Parquet"),
         (["--strategy", "price", "--tariff", "cn-guangzhou-residential-ev", "--start", "June"], "--start"),
         (["--strategy", "price", "--tariff", "de-dynamic-spot-2024"], "price series"),
     ):
@@ -109,7 +109,7 @@ def test_flex_prints_envelope_and_potential(fleet_csv: Path, tmp_path: Path) -> 
 
 def test_decomposition_reports_its_gap_to_the_lp(fleet_csv: Path) -> None:
     data = _run(["schedule", "--sessions", str(fleet_csv), "--strategy", "coupled", "--solver", "decomposition",
-                 "--reference-lp", "--site-limit-kw", "60", "--mode", "v2g", *ARGS])
+                 "--reference-lp", "--site-limit-kw", "60", "--mode", "v2g", "--gap", "1e-6", *ARGS])
     lp = _run(["schedule", "--sessions", str(fleet_csv), "--strategy", "coupled", "--solver", "lp",
                "--site-limit-kw", "60", "--mode", "v2g", *ARGS])
     assert data["certified_gap"] <= 1e-6
@@ -122,3 +122,99 @@ def test_online_with_a_forecast_reports_regret(fleet_csv: Path) -> None:
     data = _run(["schedule", "--sessions", str(fleet_csv), "--strategy", "online", "--forecast", "declared",
                  "--replan-every", "4", "--mode", "v1g", *ARGS])
     assert data["regret"] >= -1e-6
+
+
+def test_gap_is_passed_to_the_solver_and_the_certified_gap_printed(fleet_csv: Path) -> None:
+    base = ["schedule", "--sessions", str(fleet_csv), "--strategy", "coupled", "--solver", "decomposition",
+            "--site-limit-kw", "60", "--mode", "v2g", "--tariff", "cn-guangzhou-residential-ev", "--days", "2"]
+    lp = _run(["schedule", "--sessions", str(fleet_csv), "--strategy", "coupled", "--solver", "lp",
+               "--site-limit-kw", "60", "--mode", "v2g", *ARGS])
+    default = _run([*base, "--json"])
+    assert default["gap"] == 1e-3  # the default asked for
+    for gap in ("1e-2", "1e-3", "1e-7"):
+        data = _run([*base, "--gap", gap, "--json"])
+        assert data["gap"] == float(gap)
+        assert 0.0 <= data["certified_gap"] <= float(gap)
+        # the certificate holds against the LP optimum, worked out by HiGHS independently of the decomposition
+        assert data["objective"] >= lp["objective"] * (1 - 1e-9)
+        assert (data["objective"] - lp["objective"]) / abs(lp["objective"]) <= float(gap) + 1e-9
+    tight = _run([*base, "--gap", "1e-7", "--json"])
+    assert tight["iterations"] >= default["iterations"]
+    # the table prints both, the gap asked for and the gap certified
+    result = CliRunner().invoke(cli, [*base, "--gap", "1e-2"])
+    assert result.exit_code == 0, result.output
+    assert "certified_gap" in result.output and "0.01" in result.output
+
+
+@pytest.mark.parametrize("bad", ["0", "-1e-3", "1", "nan", "inf", "abc", ""])
+def test_bad_gap_is_a_one_line_error(fleet_csv: Path, bad: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["schedule", "--sessions", str(fleet_csv), "--strategy", "coupled", "--gap", bad,
+              "--tariff", "cn-guangzhou-residential-ev"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --gap:") and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_schedule_file_round_trips_the_schedule_in_memory(fleet_csv: Path, tmp_path: Path, suffix: str) -> None:
+    """Every row of the file is the in-memory schedule at that session and step, and every step of every window
+    is there; chunks smaller than the fleet exercise the row groups and per-chunk dictionaries."""
+    from vgi.io.schedule_files import read_schedule, write_schedule
+    from vgi.io.session_readers import read_any
+    from vgi.io.tariff_library import get_tariff
+    from vgi.model.timegrid import TimeGrid
+    from vgi.schedule.api import ScheduleOptions, schedule
+    from vgi.schedule.prices import price_inputs
+    from vgi.schedule.problem import FleetOnGrid
+
+    sessions = read_any(str(fleet_csv), "generic")
+    sessions = sessions.with_columns(site_id=np.array([f"site-{i % 3}" for i in range(len(sessions))]))
+    grid = TimeGrid.local_days(pd.Timestamp("2024-06-03").date(), 2, 15, "Asia/Shanghai")
+    fleet = FleetOnGrid.from_sessions(sessions, grid, "v2g")
+    prices = price_inputs(get_tariff("cn-guangzhou-residential-ev"), grid)
+    result = schedule(fleet, "coupled", prices, ScheduleOptions(site_limit_kw=25.0, solver="lp"))
+    assert result.discharge_kw is not None and result.discharge_kw.max() > 0  # both directions are exercised
+    path = tmp_path / f"schedule{suffix}"
+    rows = write_schedule(result, path, chunk_sessions=7)
+    frame = read_schedule(path)
+    lengths = fleet.stop - fleet.start
+    assert rows == len(frame) == int(lengths.sum())
+    # expected rows, built independently: the dense arrays masked to each session's window, row-major
+    window = (np.arange(grid.n_steps)[None, :] >= fleet.start[:, None]) & (
+        np.arange(grid.n_steps)[None, :] < fleet.stop[:, None])
+    i, t = np.nonzero(window)
+    assert list(frame["session_id"].astype(str)) == [str(x) for x in fleet.session_id[i]]
+    assert list(frame["site_id"].astype(str)) == [str(x) for x in fleet.site_id[i]]
+    assert (frame["time"].dt.tz_convert("UTC") == grid.utc_index[t]).all()
+    for column, expected in (("charge_kw", result.charge_kw[i, t]), ("discharge_kw", result.discharge_kw[i, t]),
+                             ("battery_kwh", result.battery_energy_kwh()[i, t])):
+        got = frame[column].to_numpy()
+        assert got.dtype == np.float64
+        np.testing.assert_array_equal(got, expected)  # bit for bit (CSV: shortest round-tripping decimal)
+    if suffix == ".parquet":
+        assert isinstance(frame["session_id"].dtype, pd.CategoricalDtype)
+        assert str(frame["time"].dt.tz) == "Asia/Shanghai"
+        import pyarrow.parquet as pq
+
+        meta = pq.ParquetFile(path)
+        assert meta.num_row_groups == int(np.ceil(len(fleet) / 7)) - int(
+            sum(lengths[a:a + 7].sum() == 0 for a in range(0, len(fleet), 7)))
+        assert meta.schema_arrow.field("session_id").type.value_type == "string"
+        assert str(meta.schema_arrow.field("session_id").type).startswith("dictionary")
+
+
+def test_cli_out_writes_the_layout_and_reads_back(fleet_csv: Path, tmp_path: Path) -> None:
+    from vgi.io.schedule_files import read_schedule
+
+    out = {}
+    for suffix in (".parquet", ".csv"):
+        path = tmp_path / f"s{suffix}"
+        data = _run(["schedule", "--sessions", str(fleet_csv), "--strategy", "price", "--mode", "v2g",
+                     "--out", str(path), *ARGS])
+        assert data["write_seconds"] >= 0 and data["out"] == str(path)
+        out[suffix] = read_schedule(path)
+        assert out[suffix]["charge_kw"].sum() * 0.25 == pytest.approx(data["import_kwh"], rel=1e-12)
+    pq_frame, csv_frame = out[".parquet"], out[".csv"]
+    assert len(pq_frame) == len(csv_frame)
+    assert (pq_frame["time"].dt.tz_convert("UTC").to_numpy() == csv_frame["time"].to_numpy()).all()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -66,36 +67,15 @@ def _series_on_grid(path: str, grid: TimeGrid, what: str) -> np.ndarray:
     return values
 
 
-def _schedule_frame(result: Any) -> pd.DataFrame:
-    """The schedule as a long table: one row per session and step of its window."""
-    fleet = result.fleet
-    lengths = fleet.stop - fleet.start
-    session = np.repeat(np.arange(len(fleet)), lengths)
-    first = np.cumsum(lengths) - lengths
-    step = fleet.start[session] + (np.arange(len(session)) - np.repeat(first, lengths))
-    charge = result.charge_kw[session, step]
-    discharge = (
-        result.discharge_kw[session, step] if result.discharge_kw is not None else np.zeros(len(session))
-    )
-    energy = fleet.e_init_kwh[session] + np.zeros(len(session))
-    gain = (charge * fleet.charge_efficiency[session] - discharge / fleet.discharge_efficiency[session]) * (
-        fleet.step_hours
-    )
-    # battery energy at the end of each step: cumulative gain within each session's run of rows
-    cum = np.cumsum(gain)
-    before = cum - gain  # cumulative gain before each row
-    base = np.repeat(before[np.minimum(first, max(len(gain) - 1, 0))], lengths) if len(gain) else cum
-    energy = energy + cum - base
-    return pd.DataFrame(
-        {
-            "session_id": pd.array(fleet.session_id[session].astype(str), dtype="string"),
-            "site_id": pd.array(fleet.site_id[session].astype(str), dtype="string"),
-            "time": fleet.grid.utc_index[step].tz_convert(fleet.grid.timezone),
-            "charge_kw": charge,
-            "discharge_kw": discharge,
-            "battery_kwh": energy,
-        }
-    )
+def parse_gap(text: str) -> float:
+    """``--gap``: a relative optimality gap, a finite number in (0, 1); anything else is a one-line error."""
+    try:
+        gap = float(text)
+    except ValueError:
+        raise VgiError(f"--gap: {text!r} is not a number (a relative gap such as 1e-3)") from None
+    if not (math.isfinite(gap) and 0.0 < gap < 1.0):
+        raise VgiError(f"--gap: {text} is outside (0, 1); give a relative gap such as 1e-3 (0.1 %)")
+    return gap
 
 
 def _number(value: Any) -> Any:
@@ -104,6 +84,22 @@ def _number(value: Any) -> Any:
     if isinstance(value, np.integer):
         return int(value)
     return value
+
+
+def _top_short_sessions(result: Any, count: int, tolerance_kwh: float = 1e-6) -> list[dict[str, Any]]:
+    """The ``count`` sessions furthest short of their need, largest first, without a row object per session."""
+    if result.unmet_kwh is None:
+        return []
+    unmet = np.asarray(result.unmet_kwh, dtype=float)
+    idx = np.flatnonzero(unmet > tolerance_kwh)
+    if len(idx) > count:
+        idx = idx[np.argpartition(-unmet[idx], count - 1)[:count]]
+    idx = idx[np.lexsort((idx, -unmet[idx]))]  # largest first, ties in fleet order
+    fleet = result.fleet
+    return [
+        {"session_id": str(fleet.session_id[i]), "site_id": str(fleet.site_id[i]), "unmet_kwh": float(unmet[i])}
+        for i in idx
+    ]
 
 
 def session_file_options(command: F) -> F:
@@ -152,11 +148,15 @@ def grid_options(timezone_default: str) -> Callable[[F], F]:
               help="Price per kWh below the target.")
 @click.option("--strategy", required=True, help="uncontrolled, price, coupled, online, ... (see docs/scheduling.md).")
 @click.option("--solver", default="auto", show_default=True, help="Solver of the coupled strategy: auto, lp, ...")
+@click.option("--gap", "gap_text", default="1e-3", show_default=True,
+              help="Relative optimality gap the coupled solver may stop at, in (0, 1); the certified gap reached "
+                   "is printed.")
 @mode_option
 @click.option("--wear-cost", type=float, default=0.0, show_default=True,
               help="Battery wear per battery-side kWh discharged (tariff currency).")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False),
-              help="Write the schedule (one row per session and step) to this Parquet file.")
+              help="Write the schedule (one row per session and step of its window) to this Parquet or CSV "
+                   "file, chunk by chunk (layout: docs/scheduling.md).")
 @grid_options("the tariff's")
 @click.option("--reference-lp", is_flag=True,
               help="With --solver decomposition: also solve the direct LP and report lp_gap.")
@@ -179,6 +179,7 @@ def schedule(
     under_penalty: float,
     strategy: str,
     solver: str,
+    gap_text: str,
     mode: str,
     wear_cost: float,
     out_path: str | None,
@@ -195,10 +196,12 @@ def schedule(
     """Schedule a fleet's charging (and V2G discharging) under a tariff.
 
     Prints the cost (energy bought - energy sold + battery wear, tariff currency), the energy left unmet
-    (battery kWh; each short session is listed), the fleet's peak (kW), the solve time and, for solvers that
-    have one, the gap to the LP.  Limits that a strategy does not model (a site limit for uncontrolled or
-    price) are measured on its schedule and reported as violations.
+    (battery kWh; the 20 largest shortfalls are listed), the fleet's peak (kW), the solve time and, for solvers
+    that stop at a gap, the gap asked for (--gap) and the gap certified (and with --reference-lp the gap to the
+    LP).  Limits that a strategy does not model (a site limit for uncontrolled or price) are measured
+    on its schedule and reported as violations.
     """
+    from vgi.io.schedule_files import SUFFIXES, write_schedule
     from vgi.io.tariff_library import get_tariff
     from vgi.schedule.api import ScheduleOptions, strategies
     from vgi.schedule.api import schedule as run_schedule
@@ -207,8 +210,9 @@ def schedule(
 
     if strategy not in strategies():
         raise VgiError(f"unknown strategy '{strategy}'; choose one of {', '.join(strategies())}")
-    if out_path is not None and Path(out_path).suffix.lower() not in (".parquet", ".pq"):
-        raise VgiError(f"--out {out_path}: the schedule is written as Parquet (.parquet)")
+    gap = parse_gap(gap_text)
+    if out_path is not None and Path(out_path).suffix.lower() not in SUFFIXES:
+        raise VgiError(f"--out {out_path}: the schedule is written as Parquet (.parquet, .pq) or CSV (.csv)")
     tariff = get_tariff(tariff_id)
     sessions = _read_fleet_sessions(sessions_path, fmt)
     grid = _grid_for(sessions, start, days, step_minutes, timezone or tariff.timezone)
@@ -224,17 +228,21 @@ def schedule(
         over_penalty_per_kwh=over_penalty,
         under_penalty_per_kwh=under_penalty,
         solver=solver,
+        gap_tolerance=gap,
         reference_lp=reference_lp,
         online_forecast=forecast,  # type: ignore[arg-type]
         online_replan_every=replan_every,
         shared_meter=site_meter == "shared",
     )
     result = run_schedule(fleet, strategy, prices, options)
+    write_seconds = None
     if out_path is not None:
-        _schedule_frame(result).to_parquet(out_path, index=False)
+        t_write = time.perf_counter()
+        write_schedule(result, out_path)
+        write_seconds = time.perf_counter() - t_write
 
     stats = result.stats
-    short = result.short_sessions()
+    short = _top_short_sessions(result, SHOWN_SESSIONS)
     binding = result.details.get("binding_steps", np.zeros(0, dtype=np.int64))
     violation = np.asarray(result.details.get("limit_violation_kw", np.zeros(grid.n_steps)))
     local = grid.local_index
@@ -256,39 +264,39 @@ def schedule(
         "status": stats.get("status"),
         "solver": stats.get("solver"),
     }
+    if "certified_gap" in stats:  # a solver that stops at a gap: the gap asked for beside the one certified
+        summary["gap"] = gap
     for key in ("lp_gap", "certified_gap", "iterations", "regret", "limit_violation_kwh", "n_binding_steps",
                 "ignored_options"):
         if key in stats:
             summary[key] = stats[key]
     if site_meter == "shared":
         summary["netting_credit"] = stats.get("netting_credit", 0.0)
-    top = short.head(SHOWN_SESSIONS)
-    summary["short_sessions"] = [
-        {"session_id": str(sid), "site_id": str(site), "unmet_kwh": float(kwh)}
-        for sid, site, kwh in zip(top["session_id"], top["site_id"], top["unmet_kwh"].to_numpy(), strict=True)
-    ]
+    summary["short_sessions"] = short
     summary["binding_steps"] = [local[int(k)].isoformat() for k in np.asarray(binding)]
     summary["limit_violation_kw"] = {
         local[int(k)].isoformat(): float(violation[k]) for k in np.flatnonzero(violation > 1e-9)
     }
     if out_path is not None:
         summary["out"] = out_path
+        summary["write_seconds"] = write_seconds
     summary = {k: _number(v) for k, v in summary.items()}
     if as_json:
         print_json(summary)
         return
     rows = [[k, summary[k]] for k in ("cost", "unmet_kwh", "n_short_sessions", "peak_kw", "import_kwh",
                                       "export_kwh", "solve_seconds", "status") if summary.get(k) is not None]
-    for key in ("lp_gap", "certified_gap", "limit_violation_kwh", "n_binding_steps", "ignored_options"):
-        if key in summary:
-            rows.append([key, summary[key]])
-    if "netting_credit" in summary:
-        rows.append(["netting_credit", summary["netting_credit"]])
+    for key in ("gap", "certified_gap", "lp_gap", "limit_violation_kwh", "n_binding_steps", "ignored_options",
+                "netting_credit", "write_seconds"):
+        if key in summary and summary[key] is not None:
+            value = summary[key]
+            rows.append([key, f"{value:.3g}" if key in ("gap", "certified_gap", "lp_gap") else value])
     print_table(f"{strategy} ({mode}) under {tariff.id}: {len(fleet)} sessions, {grid.n_steps} steps",
                 ["figure", "value"], rows)
-    if len(short):
+    if short:
         print_table(
-            f"{len(short)} session(s) short of their need (battery kWh)",
+            f"{summary['n_short_sessions']} session(s) short of their need (battery kWh); "
+            f"the {len(short)} largest shortfalls",
             ["session", "site", "unmet_kwh"],
             [[r["session_id"], r["site_id"], r["unmet_kwh"]] for r in summary["short_sessions"]],
         )
