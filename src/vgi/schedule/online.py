@@ -205,14 +205,6 @@ def _sub_options(options: ScheduleOptions, fleet: FleetOnGrid, sub: FleetOnGrid,
     )
 
 
-def _true_share(fleet: FleetOnGrid, rows: np.ndarray, t: int) -> np.ndarray:
-    """Share of step ``t`` each session ``rows`` is truly plugged in."""
-    start, stop = fleet.start[rows], fleet.stop[rows]
-    share = np.where((start <= t) & (t < stop), 1.0, 0.0)
-    share = np.where((t == stop - 1) & (stop - start >= 2), fleet.last_fraction[rows], share)
-    return np.where((t == start) & (stop > start), fleet.first_fraction[rows], share)
-
-
 def solve_online(
     fleet: FleetOnGrid,
     prices: PriceInputs,
@@ -303,23 +295,11 @@ def solve_online(
         k = t - plan_t
         c = plan_c[pos[in_plan], k]
         d = plan_d[pos[in_plan], k] if plan_d.size else np.zeros(len(rows))
-        share = _true_share(fleet, rows, t)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            c_cap = fleet.max_charge_kw[rows] * share
-            d_cap = fleet.max_discharge_kw[rows] * share
-            scale = np.minimum(
-                1.0, np.minimum(np.where(c > c_cap, c_cap / c, 1.0), np.where(d > d_cap, d_cap / d, 1.0))
-            )
-        c, d = c * scale, d * scale
-        # never past the battery's bounds (float residue of the plan)
+        # every bound of the car as it truly is: its share of the step, power, time-sharing, battery
+        c2, d2 = fleet.clip_power(c[:, None], d[:, None], rows=rows, first_step=t, e_start_kwh=e_now[rows])
+        assert d2 is not None
+        c, d = c2[:, 0], d2[:, 0]
         gain = (c * fleet.charge_efficiency[rows] - d / fleet.discharge_efficiency[rows]) * dt
-        e_next = np.clip(e_now[rows] + gain, fleet.e_floor_kwh[rows], np.maximum(fleet.e_max_kwh[rows], e_now[rows]))
-        fix = np.abs(e_next - (e_now[rows] + gain)) > 1e-12
-        if fix.any():
-            s = np.clip((e_next[fix] - e_now[rows][fix]) / np.where(gain[fix] == 0, 1.0, gain[fix]), 0.0, 1.0)
-            c[fix] *= s
-            d[fix] *= s
-            gain[fix] *= s
         e_now[rows] += gain
         charge[rows, t] = c
         if discharge is not None:
