@@ -44,6 +44,9 @@ from vgi.schedule.problem import FleetOnGrid, Schedule
 
 __all__ = ["Forecast", "OnlineResult", "forecast_departures", "online_strategy", "solve_online"]
 
+#: price added per step ahead in a plan, relative to the largest price: of two steps that cost the same, the plan
+#: takes the earlier, leaving later capacity to cars not yet known (adacharge's "quick charge" term does the same)
+EARLY_TIE_BREAK = 1e-6
 Forecast = Literal["declared", "noisy", "hourly_mean"]
 Inner = Literal["auto", "price", "coupled"]
 
@@ -125,6 +128,129 @@ def _arrival_hour(fleet: FleetOnGrid) -> np.ndarray:
     hours = np.asarray(index.hour, dtype=np.int64)
     step = np.clip(fleet.start, 0, max(fleet.n_steps - 1, 0))
     return hours[step] if len(hours) else np.zeros(len(fleet), dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class ArrivalForecast:
+    """Expected arrivals by site, local day type (weekday / weekend) and local hour, learnt from a history.
+
+    Arrays are (sites, 2, 24): ``per_day`` mean arrivals in that hour per day of that type, ``dwell_hours``,
+    ``energy_kwh`` (battery side), ``power_kw`` (charging limit) and ``charge_efficiency`` the means of those
+    sessions (the overall mean of the site where an hour has none).
+    """
+
+    sites: tuple[str, ...]
+    per_day: np.ndarray
+    dwell_hours: np.ndarray
+    energy_kwh: np.ndarray
+    power_kw: np.ndarray
+    charge_efficiency: np.ndarray
+
+    @classmethod
+    def from_history(cls, history: FleetOnGrid) -> ArrivalForecast:
+        """Learn the arrival pattern of ``history`` (sessions wholly on its grid; days counted on its grid)."""
+        has = (history.stop > history.start) & (history.e_need_kwh > history.e_init_kwh - 1e-12)
+        if not has.any():
+            raise VgiError("the history for the arrival forecast has no sessions on its grid")
+        arr, dep = _positions(history)
+        index = history.grid.local_index
+        step = np.clip(history.start, 0, max(history.n_steps - 1, 0))
+        hour = np.asarray(index.hour, dtype=np.int64)[step]
+        weekend = (np.asarray(index.dayofweek, dtype=np.int64) >= 5).astype(np.int64)
+        kind = weekend[step]
+        day_kind = pd.Series(weekend, index=index.normalize()).groupby(level=0).first()
+        n_days = np.array([(day_kind == 0).sum(), (day_kind == 1).sum()], dtype=float)
+        sites = tuple(sorted({str(x) for x in history.site_id}))
+        site_of = {name: i for i, name in enumerate(sites)}
+        site = np.array([site_of[str(x)] for x in history.site_id], dtype=np.int64)
+        shape = (len(sites), 2, 24)
+        key = np.ravel_multi_index((site[has], kind[has], hour[has]), shape)
+        count = np.bincount(key, minlength=int(np.prod(shape))).reshape(shape).astype(float)
+
+        def mean(values: np.ndarray) -> np.ndarray:
+            total = np.bincount(key, values[has], minlength=count.size).reshape(shape)
+            overall = np.bincount(site[has], values[has], minlength=len(sites)) / np.maximum(
+                np.bincount(site[has], minlength=len(sites)), 1
+            )
+            return np.where(count > 0, total / np.maximum(count, 1.0), overall[:, None, None])
+
+        return cls(
+            sites=sites,
+            per_day=count / np.maximum(n_days, 1.0)[None, :, None],
+            dwell_hours=mean((dep - arr) * history.step_hours),
+            energy_kwh=mean(np.maximum(history.e_need_kwh - history.e_init_kwh, 0.0)),
+            power_kw=mean(history.max_charge_kw),
+            charge_efficiency=mean(history.charge_efficiency),
+        )
+
+    def phantoms(self, fleet: FleetOnGrid, grid: TimeGrid, t: int, lookahead_steps: int) -> FleetOnGrid | None:
+        """The arrivals expected in steps ``t + 1 .. t + lookahead_steps`` of ``fleet``'s grid, one charge-only
+        aggregate session per site and hour (expected count x mean power and energy), on ``grid`` (which starts at
+        step ``t``); None when none is expected."""
+        index = fleet.grid.local_index
+        stop = min(fleet.n_steps, t + 1 + lookahead_steps)
+        steps = np.arange(t + 1, stop)
+        if not len(steps):
+            return None
+        hour = np.asarray(index.hour, dtype=np.int64)[steps]
+        kind = (np.asarray(index.dayofweek, dtype=np.int64)[steps] >= 5).astype(np.int64)
+        # a step takes its share of the hour's arrivals
+        share = fleet.step_hours
+        rows = []
+        for s_i in range(len(self.sites)):
+            # one aggregate per local hour: the steps of the same hour are merged at the hour's first step
+            first = np.r_[True, (hour[1:] != hour[:-1])]
+            group = np.cumsum(first) - 1
+            count = np.bincount(group, self.per_day[s_i, kind, hour] * share)
+            at = steps[first]
+            h, k = hour[first], kind[first]
+            rows.append((s_i, at, count, h, k))
+        parts = []
+        for s_i, at, count, h, k in rows:
+            keep = count > 1e-9
+            if keep.any():
+                parts.append((s_i, at[keep], count[keep], h[keep], k[keep]))
+        if not parts:
+            return None
+        site = np.concatenate([np.full(len(p[1]), p[0]) for p in parts])
+        at = np.concatenate([p[1] for p in parts]) - t
+        count = np.concatenate([p[2] for p in parts])
+        h = np.concatenate([p[3] for p in parts])
+        k = np.concatenate([p[4] for p in parts])
+        dwell = np.maximum(self.dwell_hours[site, k, h] / grid.step_hours, 1e-6)
+        n_left = grid.n_steps
+        dep = np.minimum(at + dwell, float(n_left))
+        start = at.astype(np.int64)
+        stop_ = np.maximum(np.ceil(dep - 1e-9).astype(np.int64), start + 1)
+        last = np.clip(dep - (stop_ - 1), 1e-9, 1.0)
+        first_f = np.where(stop_ - start == 1, last, 1.0)
+        energy = count * self.energy_kwh[site, k, h]
+        n = len(site)
+        return FleetOnGrid(
+            grid=grid,
+            mode=fleet.mode,
+            session_id=np.array([f"forecast:{i}" for i in range(n)], dtype=object),
+            site_id=np.array([self.sites[i] for i in site], dtype=object),
+            start=start,
+            stop=stop_,
+            first_fraction=first_f,
+            last_fraction=last,
+            max_charge_kw=count * self.power_kw[site, k, h],
+            max_discharge_kw=np.zeros(n),
+            charge_efficiency=self.charge_efficiency[site, k, h],
+            discharge_efficiency=np.ones(n),
+            e_init_kwh=np.zeros(n),
+            e_floor_kwh=np.zeros(n),
+            e_max_kwh=energy,
+            e_need_kwh=energy,
+        )
+
+
+def _stack(a: FleetOnGrid, b: FleetOnGrid) -> FleetOnGrid:
+    """Sessions of ``a`` then ``b`` (same grid and mode)."""
+    names = [f.name for f in dataclasses.fields(FleetOnGrid) if f.name not in ("grid", "mode")]
+    joined: dict[str, Any] = {name: np.concatenate([getattr(a, name), getattr(b, name)]) for name in names}
+    return dataclasses.replace(a, **joined)
 
 
 @dataclass
@@ -218,6 +344,10 @@ def solve_online(
     seed: int = 0,
     history: FleetOnGrid | None = None,
     compute_regret: bool = True,
+    arrival_history: FleetOnGrid | ArrivalForecast | None = None,
+    lookahead_hours: float = 24.0,
+    early_tie_break: bool = True,
+    warm_start: bool = True,
 ) -> Schedule:
     """Schedule ``fleet`` step by step, knowing each session only from its arrival (see the module docstring).
 
@@ -231,6 +361,15 @@ def solve_online(
         departure_noise_hours, energy_noise, seed: the ``noisy`` forecast's errors.
         history: sessions the ``hourly_mean`` forecast learns from (default: this fleet).
         compute_regret: also solve the offline problem and report ``regret``.
+        arrival_history: sessions (or an :class:`ArrivalForecast` learnt from them) whose arrival pattern the
+            ``coupled`` planner expects in the next ``lookahead_hours``: it plans the known cars together with one
+            aggregate car per site and hour of expected arrivals, so that it leaves them the capacity they will
+            need (their plans are never committed).  None: the planner sees only the known cars.
+        lookahead_hours: how far ahead arrivals are expected.
+        early_tie_break: of two steps that cost the same, the ``coupled`` planner takes the earlier
+            (:data:`EARLY_TIE_BREAK`).
+        warm_start: where the ``coupled`` planner uses the decomposition, each re-plan starts from the shadow
+            prices of the previous one (False: from the virtual battery's each time).
 
     Returns:
         a :class:`Schedule` (strategy ``online``) with ``stats``: ``objective`` (with the true needs),
@@ -255,6 +394,14 @@ def solve_online(
     limit_pen = 1000.0 * pen if options.limit_penalty_per_kw is None else float(options.limit_penalty_per_kw)
     options = options.with_(unmet_penalty_per_kwh=pen, limit_penalty_per_kw=limit_pen)
     n, T, dt = len(fleet), fleet.n_steps, fleet.step_hours
+    arrivals = (
+        ArrivalForecast.from_history(arrival_history)
+        if isinstance(arrival_history, FleetOnGrid)
+        else arrival_history
+    )
+    lookahead = round(max(lookahead_hours, 0.0) / dt)
+    tie_break = early_tie_break and inner == "coupled"
+    warm: dict[str, Any] | None = {} if warm_start else None
     dep_pos, need = forecast_departures(
         fleet,
         forecast,
@@ -274,6 +421,7 @@ def solve_online(
     plan_d = np.zeros((0, 0))
     plan_t = 0
     fleet_net = np.zeros(T)
+    scale = float(max(np.abs(prices.buy).max(initial=0.0), np.abs(prices.sell).max(initial=0.0), 1e-9))
     for t in range(T):
         present = np.flatnonzero((fleet.start <= t) & (t < fleet.stop))
         arrived = bool(np.any(fleet.start[present] == t))
@@ -281,8 +429,17 @@ def solve_online(
             tp = time.perf_counter()
             grid = TimeGrid(fleet.grid.start + t * step, fleet.grid.end, fleet.grid.step_minutes, fleet.grid.timezone)
             sub = _sub_fleet(fleet, present, t, e_now, dep_pos, need, grid)
-            sub_prices = PriceInputs(prices.buy[t:], prices.sell[t:], prices.currency)
-            plan_c, plan_d = _plan(sub, sub_prices, options, fleet, t, inner, float(fleet_net[:t].max(initial=0.0)))
+            ramp = EARLY_TIE_BREAK * scale * np.arange(T - t) if tie_break else 0.0
+            sub_prices = PriceInputs(prices.buy[t:] + ramp, prices.sell[t:] + ramp, prices.currency)
+            ahead = None
+            if arrivals is not None and inner == "coupled":
+                ahead = arrivals.phantoms(fleet, grid, t, lookahead)
+            planned = sub if ahead is None else _stack(sub, ahead)
+            plan_c, plan_d = _plan(
+                planned, sub_prices, options, fleet, t, inner, float(fleet_net[:t].max(initial=0.0)), warm
+            )
+            plan_c = plan_c[: len(present)]
+            plan_d = plan_d[: len(present)] if plan_d.size else plan_d
             plan_rows, plan_t = present, t
             res.n_replans += 1
             res.plan_seconds += time.perf_counter() - tp
@@ -354,8 +511,12 @@ def _plan(
     t: int,
     inner: str,
     peak_so_far_kw: float,
+    warm: dict[str, Any] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Charge and discharge plans (n_known x steps left) of the known sessions."""
+    """Charge and discharge plans (n_known x steps left) of the known sessions.
+
+    ``warm`` (a dict, updated here) carries the decomposition's shadow prices from one re-plan to the next: the next
+    starts from them, shifted to its first step, instead of from the virtual battery's (None: always cold)."""
     if inner == "price":
         r = exact.price_response(
             sub,
@@ -368,9 +529,24 @@ def _plan(
         return r.charge_kw, d
     sub_opts = _sub_options(options, fleet, sub, t)
     peak_weight = float(options.minimise_peak) + float(options.demand_charge_per_kw)
-    if peak_weight > 0 and peak_so_far_kw > 0:
+    from vgi.schedule.api import AUTO_LP_MAX_SESSION_STEPS
+
+    by_decomposition = options.solver == "decomposition" or (
+        options.solver == "auto" and int(np.sum(sub.stop - sub.start)) > AUTO_LP_MAX_SESSION_STEPS
+    )
+    if (peak_weight > 0 and peak_so_far_kw > 0) or by_decomposition:
         # the peak already reached is sunk: plan with it as a floor (only the decomposition takes one)
-        s = decompose.solve_coupled(sub, prices, sub_opts, peak_floor_kw=peak_so_far_kw)
+        start = None
+        if warm is not None and warm.get("prices") is not None:
+            lam = np.asarray(warm["prices"])[:, t - int(warm["t"]) :]
+            names = decompose.Coupling.from_options(sub, prices, sub_opts).node_names
+            if tuple(warm["names"]) == tuple(names) and lam.shape[1] == sub.n_steps:
+                start = lam
+        s = decompose.solve_coupled(
+            sub, prices, sub_opts, peak_floor_kw=max(peak_so_far_kw, 0.0), warm_prices=start
+        )
+        if warm is not None:
+            warm.update(prices=s.details.get("shadow_prices"), names=s.details.get("node_names", ()), t=t)
     else:
         from vgi.schedule import api
 
