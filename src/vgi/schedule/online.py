@@ -156,7 +156,7 @@ class ArrivalForecast:
         index = history.grid.local_index
         step = np.clip(history.start, 0, max(history.n_steps - 1, 0))
         hour = np.asarray(index.hour, dtype=np.int64)[step]
-        weekend = (np.asarray(index.dayofweek, dtype=np.int64) >= 5).astype(np.int64)
+        weekend = (np.asarray(index.day_of_week, dtype=np.int64) >= 5).astype(np.int64)
         kind = weekend[step]
         day_kind = pd.Series(weekend, index=index.normalize()).groupby(level=0).first()
         n_days = np.array([(day_kind == 0).sum(), (day_kind == 1).sum()], dtype=float)
@@ -193,7 +193,7 @@ class ArrivalForecast:
         if not len(steps):
             return None
         hour = np.asarray(index.hour, dtype=np.int64)[steps]
-        kind = (np.asarray(index.dayofweek, dtype=np.int64)[steps] >= 5).astype(np.int64)
+        kind = (np.asarray(index.day_of_week, dtype=np.int64)[steps] >= 5).astype(np.int64)
         # a step takes its share of the hour's arrivals
         share = fleet.step_hours
         rows = []
