@@ -16,8 +16,15 @@ leaves before its forecast simply stops (its plan for later steps is dropped).  
 grid)`` for the known cars only, with the inner strategy: ``price`` (each car alone, exact) or ``coupled`` (the
 fleet's limits, peak, target and event over what is known, with the peak already reached carried as a floor).  The
 scheduler re-plans every ``replan_every`` steps and whenever a car arrives; between re-plans cars follow the last
-plan.  What is committed is clipped to the car's true plug-in share of the step (a forecast departure later than the
-true one can only lose power, never break a limit of the car).
+plan.  What is committed goes through :meth:`FleetOnGrid.clip_power` with the car's true plug-in share of the step
+and its battery energy now (a forecast departure later than the true one can only lose power, never break a limit
+of the car: power, time-sharing, battery bounds).
+
+The ``coupled`` planner also (a) takes the earlier of two steps that cost the same (:data:`EARLY_TIE_BREAK`), which
+leaves later capacity to cars not yet known; (b) where given a history (``arrival_history``), plans with the
+arrivals it expects in the next ``lookahead_hours`` (:class:`ArrivalForecast`: one charge-only aggregate car per
+site and hour, never committed); (c) where it re-plans by the decomposition, starts each re-plan from the shadow
+prices of the previous one.
 
 **Regret** is the online schedule's objective (with the true needs) minus the offline optimum of the same inner
 strategy with full knowledge.  The online schedule is feasible for the offline problem, so the regret is never
@@ -42,7 +49,15 @@ from vgi.schedule.options import DrEvent, ScheduleOptions, default_unmet_penalty
 from vgi.schedule.prices import PriceInputs
 from vgi.schedule.problem import FleetOnGrid, Schedule
 
-__all__ = ["Forecast", "OnlineResult", "forecast_departures", "online_strategy", "solve_online"]
+__all__ = [
+    "EARLY_TIE_BREAK",
+    "ArrivalForecast",
+    "Forecast",
+    "OnlineResult",
+    "forecast_departures",
+    "online_strategy",
+    "solve_online",
+]
 
 #: price added per step ahead in a plan, relative to the largest price: of two steps that cost the same, the plan
 #: takes the earlier, leaving later capacity to cars not yet known (adacharge's "quick charge" term does the same)
@@ -194,22 +209,17 @@ class ArrivalForecast:
             return None
         hour = np.asarray(index.hour, dtype=np.int64)[steps]
         kind = (np.asarray(index.day_of_week, dtype=np.int64)[steps] >= 5).astype(np.int64)
-        # a step takes its share of the hour's arrivals
-        share = fleet.step_hours
-        rows = []
-        for s_i in range(len(self.sites)):
-            # one aggregate per local hour: the steps of the same hour are merged at the hour's first step
-            first = np.r_[True, (hour[1:] != hour[:-1])]
-            group = np.cumsum(first) - 1
-            count = np.bincount(group, self.per_day[s_i, kind, hour] * share)
-            at = steps[first]
-            h, k = hour[first], kind[first]
-            rows.append((s_i, at, count, h, k))
+        # a step takes its share of the hour's arrivals; the steps of one local hour are merged into one aggregate
+        # car arriving at the first of them
+        first = np.r_[True, hour[1:] != hour[:-1]]
+        group = np.cumsum(first) - 1
+        at_all, h_all, k_all = steps[first], hour[first], kind[first]
         parts = []
-        for s_i, at, count, h, k in rows:
+        for s_i in range(len(self.sites)):
+            count = np.bincount(group, self.per_day[s_i, kind, hour] * fleet.step_hours)
             keep = count > 1e-9
             if keep.any():
-                parts.append((s_i, at[keep], count[keep], h[keep], k[keep]))
+                parts.append((s_i, at_all[keep], count[keep], h_all[keep], k_all[keep]))
         if not parts:
             return None
         site = np.concatenate([np.full(len(p[1]), p[0]) for p in parts])
