@@ -231,3 +231,16 @@ def test_terms_from_options_round_trip() -> None:
     later = terms.from_step(2).options(opts)
     assert isinstance(later.dr_event, DrEvent)
     assert (later.dr_event.start_step, later.dr_event.stop_step) == (0, 1)
+
+
+def test_online_replanning_cuts_shared_meters_to_the_sites_present() -> None:
+    # site B's only car arrives at 2 h: the re-plans before it must not name B's meter (the scheduler refuses a
+    # site it does not know); netting at B still applies once the car is there
+    table = sessions([
+        {"id": "A", "arr": 0, "dep": 6, "energy_kwh": 10.0, "site_id": "A"},
+        {"id": "B", "arr": 2, "dep": 6, "energy_kwh": 10.0, "site_id": "B"},
+    ])
+    fleet = FleetOnGrid.from_sessions(table, HOURLY, "v2g")
+    prices = PriceInputs(np.array([3.0, 1.0, 2.0, 1.0, 4.0, 1.0]), np.full(6, 0.5))
+    out = schedule(fleet, "online", prices, ScheduleOptions(shared_meter=("B",), online_inner="coupled"))
+    np.testing.assert_allclose(out.delivered_kwh(), [10.0, 10.0], atol=1e-6)
