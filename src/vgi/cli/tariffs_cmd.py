@@ -9,7 +9,7 @@ from rich.table import Table
 
 from vgi.cli.common import console, json_option, print_json
 from vgi.errors import VgiError
-from vgi.model.tariff_library import get_tariff, tariff_library
+from vgi.model.tariff_library import get_tariff, tariff_library, tariff_versions
 from vgi.model.tariffs import Tariff, Window, schedule_rows
 
 _COUNTRY_ALIASES = {"UK": "GB"}
@@ -38,6 +38,7 @@ def _summary(t: Tariff) -> dict[str, Any]:
         "currency": t.currency,
         "timezone": t.timezone,
         "valid_from": t.valid_from.isoformat(),
+        "valid_to": t.valid_to.isoformat() if t.valid_to else None,
         "verification": t.verification,
         "hours_verified": t.hours_verified,
         "kind": "dynamic" if t.is_dynamic else "time-of-use",
@@ -83,6 +84,13 @@ def _tariff_json(t: Tariff) -> dict[str, Any]:
     return data
 
 
+def _versions_json(t: Tariff) -> list[dict[str, Any]]:
+    if t.id not in tariff_library():
+        return []
+    return [{"valid_from": v.valid_from.isoformat(), "valid_to": v.valid_to.isoformat() if v.valid_to else None,
+             "name": v.name} for v in tariff_versions(t.id)]
+
+
 def _fmt_price(value: object) -> str:
     return f"{value:.10g}" if isinstance(value, int | float) else "-"
 
@@ -91,11 +99,14 @@ def _fmt_price(value: object) -> str:
 @click.argument("tariff_id", metavar="ID")
 @json_option
 def show_tariff(tariff_id: str, as_json: bool) -> None:
-    """Show a tariff (an id of `vgi tariffs list`, or a tariff file): periods, hours, prices, seasons,
+    """Show a tariff (an id of `vgi tariffs list`, ID@YYYY-MM-DD for the version in force that day, or a tariff
+    file): periods, hours, prices, seasons,
     critical peaks, tiers, export, demand and fixed charges, sources and verification."""
     t = get_tariff(tariff_id)
     if as_json:
-        print_json(_tariff_json(t))
+        data = _tariff_json(t)
+        data["versions"] = _versions_json(t)
+        print_json(data)
         return
     con = console()
     cur = t.currency
@@ -104,6 +115,13 @@ def show_tariff(tariff_id: str, as_json: bool) -> None:
               f"customer: {t.customer}")
     hours = "verified" if t.hours_verified else "UNVERIFIED"
     con.print(f"valid from {t.valid_from.isoformat()}; verification {t.verification}; hours {hours}")
+    start_rule = ("it began on valid_from" if t.starts_on_valid_from
+                  else "valid_from dates the prices; earlier days are billed at them")
+    con.print(f"bills periods {t.validity_text} ({start_rule})")
+    if t.id in tariff_library():
+        others = [v for v in tariff_versions(t.id) if v != t]
+        for v in others:
+            con.print(f"  other version: {v.validity_text} - {v.name}", markup=False)
     for key, text in t.verification_detail.items():
         con.print(f"  - {key}: {text}")
     sources = [t.source] if isinstance(t.source, str) else list(t.source)
