@@ -9,8 +9,9 @@ measured against, payments (energy, capacity, per event), penalties for under- a
 
 Every shipped programme (``vgi/data/programmes/*.yaml``) names its sources and the date it applies from, gives
 under ``value_sources`` the source and start date of single values that changed over time (a season's average
-price, a first auction's clearing price), and lists under ``assumptions`` each value that the sources do not give (key path -> why this value was chosen).  A reader
-can therefore tell a rule from an assumption; ``vgi programmes show ID`` prints both.
+price, a first auction's clearing price), and lists under ``assumptions`` each value that the sources do not give
+(key path -> why this value was chosen).  A reader can therefore tell a rule from an assumption;
+``vgi programmes show ID`` prints both.
 
 Units: power in kW, energy in kWh, money in the programme's currency (per kWh, per kW-month, per kW-hour of
 availability, per event); durations in minutes; clock times local to the programme's time zone.
