@@ -156,9 +156,9 @@ def show_tariff(tariff_id: str, as_json: bool) -> None:
         con.print(f"{text} {cur}/kWh; series: {f.series or 'price series'}", markup=False)
     if t.reference_prices:
         con.print(f"reference prices (shown, not billed; {cur}/kWh):")
-        for k, v in t.reference_prices.items():
+        for k, price in t.reference_prices.items():
             why = t.reference_price_notes.get(k, "no window of the schedule uses it")
-            con.print(f"  - {k} {v:.10g}: {why}", markup=False)
+            con.print(f"  - {k} {price:.10g}: {why}", markup=False)
     for rule in t.critical_peaks:
         value = (f"price {rule.price:.10g}" if rule.price is not None else
                  f"x {rule.multiplier:.10g}" if rule.multiplier is not None else f"+ {rule.adder:.10g}")
