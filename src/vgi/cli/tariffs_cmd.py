@@ -53,7 +53,7 @@ def tariffs() -> None:
 
 
 @tariffs.command("list")
-@click.option("--country", default=None, help="Only tariffs of this country code (CN, US, GB or UK, DE).")
+@click.option("--country", default=None, help="Only tariffs of this country code (CN, US, GB or UK, DE, AU).")
 @json_option
 def list_tariffs(country: str | None, as_json: bool) -> None:
     """List the shipped tariffs: id, name, region, currency, valid-from date and verification status."""

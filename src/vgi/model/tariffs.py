@@ -261,10 +261,17 @@ class DynamicFormula(_Frozen):
             raise ValueError("window_adders and window_adder_values must have the same length")
         return self
 
-    def apply(self, spot: np.ndarray, local_hour: np.ndarray) -> np.ndarray:
+    def apply(self, spot: np.ndarray, local_hour: np.ndarray, local_month: np.ndarray | None = None) -> np.ndarray:
+        """The price at each step from the series value, local hour and (for windows limited to some months,
+        e.g. a grid fee's winter-quarter stages) local month 1-12."""
         price = self.multiplier * spot * self.series_to_currency_per_kwh + self.adder
         for window, value in zip(self.window_adders, self.window_adder_values, strict=True):
-            price = price + np.where(window.contains(local_hour), value, 0.0)
+            hit = window.contains(local_hour)
+            if len(window.months) < 12:
+                if local_month is None:
+                    raise VgiError("a dynamic window adder limited to some months needs the local month")
+                hit = hit & np.isin(local_month, window.months)
+            price = price + np.where(hit, value, 0.0)
         price = price * (1.0 + self.vat)
         if self.cap is not None:
             price = np.minimum(price, self.cap)
@@ -641,7 +648,7 @@ def tariff_prices(
         if np.isnan(spot_arr).any():
             first = int(np.flatnonzero(np.isnan(spot_arr))[0])
             raise VgiError(f"price series has no value at {local[first]}")
-        price = tariff.dynamic.apply(spot_arr, hour)
+        price = tariff.dynamic.apply(spot_arr, hour, month)
         period[:] = "dynamic"
         season_name[:] = "all year"
     if tariff.energy is not None:
@@ -718,7 +725,7 @@ def tariff_prices(
             raise VgiError(f"tariff '{tariff.id}' pays exports from a series: give an export price series")
         if exp.formula is None:
             raise VgiError(f"tariff '{tariff.id}': export kind 'series' needs a formula")
-        export = exp.formula.apply(np.asarray(export_spot, dtype=float), hour)
+        export = exp.formula.apply(np.asarray(export_spot, dtype=float), hour, month)
     export = export + exp.extra if exp.kind != "none" else export
     return PriceVectors(
         import_price=price, export_price=np.asarray(export, dtype=float), period=period, season=season_name,
