@@ -200,3 +200,11 @@ def test_id_at_date_picks_the_version_in_force_that_day(capsys: pytest.CaptureFi
     data = json.loads(capsys.readouterr().out)
     assert data["valid_from"] == "2024-10-01" and data["starts_on_valid_from"] is True
     assert [v["valid_to"] for v in data["versions"]] == ["2024-09-30", None]
+
+
+def test_tariffs_list_counts_versions(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["tariffs", "list", "--json"])
+    rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows[HAINAN]["versions"] == 2 and rows[HAINAN]["valid_to"] == "2024-09-30"
+    assert rows["cn-hubei-residential-ev"]["versions"] == 1
+    assert rows["cn-hubei-residential-ev"]["valid_to"] == "2024-11-30"

@@ -43,6 +43,7 @@ def _summary(t: Tariff) -> dict[str, Any]:
         "hours_verified": t.hours_verified,
         "kind": "dynamic" if t.is_dynamic else "time-of-use",
         "customer": t.customer,
+        "versions": len(tariff_versions(t.id)) if t.id in tariff_library() else 1,
     }
 
 
@@ -70,11 +71,13 @@ def list_tariffs(country: str | None, as_json: bool) -> None:
         print_json(rows)
         return
     table = Table(title=f"vgi tariff library ({len(rows)} tariffs)")
-    for col in ("id", "name", "region", "currency", "valid from", "verification", "hours"):
-        table.add_column(col, overflow="fold", no_wrap=col in ("id", "valid from"))
+    for col in ("id", "name", "region", "currency", "valid from", "valid to", "verification", "hours"):
+        table.add_column(col, overflow="fold", no_wrap=col in ("id", "valid from", "valid to"))
     for r in rows:
-        table.add_row(r["id"], r["name"], r["region"], r["currency"], r["valid_from"], r["verification"],
-                      "verified" if r["hours_verified"] else "UNVERIFIED")
+        name = r["name"] + (f" (+{r['versions'] - 1} later version; `vgi tariffs show ID@DATE`)"
+                            if r["versions"] > 1 else "")
+        table.add_row(r["id"], name, r["region"], r["currency"], r["valid_from"], r["valid_to"] or "-",
+                      r["verification"], "verified" if r["hours_verified"] else "UNVERIFIED")
     console().print(table)
 
 
