@@ -507,20 +507,16 @@ def _settle(inp: Inputs, run: ModeRun, ev: EventWindow, agg: np.ndarray) -> M.Ev
     )
     if spec.programme is None or not participates:
         return oc
-    from vgi.dr.settlement import settle_arrays
+    from vgi.aggregator.core import settle
+    from vgi.dr.events import Event
 
+    # the aggregator core's settlement, as the live service does it, from the simulated meter and the baseline
+    index = inp.grid.utc_index
     w = slice(ev.start_step, ev.stop_step)
-    st = settle_arrays(
-        spec.programme,
-        inp.grid.utc_index[w],
-        run.baselines_kw[ev.id][w],
-        agg[w],
-        inp.grid.step_hours,
-        oc.requested_kw,
-        direction="down",
-        price_per_kwh=spec.price_per_kwh or None,
-        event_id=ev.id,
-    )
+    call = Event(index[ev.start_step], index[ev.start_step] + (ev.stop_step - ev.start_step) * pd.Timedelta(
+        minutes=inp.grid.step_minutes), oc.requested_kw, "down", spec.price_per_kwh or None, ev.id)
+    st = settle(spec.programme, call, pd.Series(agg, index=index),
+                baseline_kw=pd.Series(run.baselines_kw[ev.id][w], index=index[w]))
     return replace(
         oc,
         rule=spec.programme,
