@@ -342,6 +342,22 @@ def test_meter_values_are_idempotent(cp_store: Store) -> None:
     assert len(store.meter_values(transaction_id="T1", evse_id=1)) == 19
 
 
+def test_meter_frame_matches_meter_values(cp_store: Store) -> None:
+    store = cp_store
+    assert len(store.meter_frame()) == 0 and list(store.meter_frame().columns)[:2] == ["charge_point_id", "evse_id"]
+    rows = [reading(T0 + timedelta(seconds=10 * i), 1000.0 * i, cp="CP1" if i % 3 else "CP2", phase="L1" if i % 2
+                    else None) for i in range(12)]
+    store.add_meter_values(rows)
+    frame = store.meter_frame(T0 + timedelta(seconds=10), charge_point_id="CP1")
+    records = store.meter_values(T0 + timedelta(seconds=10), charge_point_id="CP1")
+    assert len(frame) == len(records) == 8
+    assert frame["value"].dtype == np.float64 and frame["evse_id"].dtype == np.int64
+    assert frame["value"].tolist() == [r.value for r in records] == [1000.0 * i for i in range(12) if i % 3]
+    assert [t.to_pydatetime() for t in frame["at"]] == [r.at for r in records]
+    assert frame["phase"].tolist() == [r.phase for r in records]
+    assert frame["location"].tolist() == [None] * 8
+
+
 def test_meter_values_all_or_none(cp_store: Store) -> None:
     store = cp_store
     good = reading(T0, 1.0)
