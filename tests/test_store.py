@@ -189,6 +189,11 @@ def test_unreachable_postgres_is_a_store_error() -> None:
         Store.open("postgresql+psycopg://postgres@127.0.0.1:1/none")
 
 
+def test_missing_postgres_schema_is_a_store_error(pg_schemas: Any) -> None:
+    with pytest.raises(StoreError, match="cannot open database"):
+        Store.open(PG_URL, schema=f"missing_{uuid.uuid4().hex[:8]}")
+
+
 # -------------------------------------------------------------------------------------------------- passwords
 
 

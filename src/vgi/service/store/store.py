@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from vgi.service.store import migrate
@@ -154,10 +154,10 @@ class Store:
                 current, head = migrate.current_revision(engine), migrate.head_revision()
                 if current != head:
                     raise StoreError(f"database is at revision {current}, vgi needs {head}: run `vgi db upgrade`")
-        except OperationalError as exc:
+        except SQLAlchemyError as exc:
             engine.dispose()
             raise StoreError(f"cannot open database {engine.url.render_as_string(hide_password=True)}: "
-                             f"{str(exc.orig).strip().splitlines()[0]}") from None
+                             f"{str(getattr(exc, 'orig', None) or exc).strip().splitlines()[0]}") from None
         except BaseException:
             engine.dispose()
             raise
