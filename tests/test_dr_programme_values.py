@@ -119,3 +119,26 @@ def test_pge_v2g_export_is_an_hourly_day_ahead_price_with_no_invented_level() ->
     with pytest.raises(VgiError, match="needs the event's price"):
         rule.price()
     assert rule.price(0.35) == pytest.approx(0.35)  # an hour's given price is paid as it is
+
+
+def test_elrp_pays_v2g_exports_at_2_usd_per_kwh_settled_by_hand() -> None:
+    import pandas as pd
+
+    from vgi.dr.events import Event
+    from vgi.dr.settlement import settle_event
+
+    elrp = get_programme("us-ca-elrp-v2g-export")
+    rule = elrp.payments.energy_down
+    assert rule is not None and rule.price() == pytest.approx(2.0) and elrp.export_counts
+    src = elrp.value_sources["payments.energy_down.price_per_kwh"]
+    assert src.applies_from == dt.date(2022, 5, 1) and "USD 2" in src.detail
+    # a school bus charging 5 kW the hour before a 17:00-19:00 event, then exporting 60 kW:
+    # (5 - (-60)) kW x 2 h = 130 kWh at USD 2 = USD 260
+    tz = "America/Los_Angeles"
+    idx = pd.date_range("2024-07-10", periods=24, freq="1h", tz=tz)
+    kw = pd.Series(0.0, index=idx)
+    kw.iloc[16], kw.iloc[17], kw.iloc[18] = 5.0, -60.0, -60.0
+    res = settle_event(elrp, Event(idx[17], idx[19], committed_kw=60.0), kw)
+    assert res.response_kwh == pytest.approx(130.0) and res.energy_payment == pytest.approx(260.0)
+    # 30 to 60 event hours a year: USD 60-120 a year for each kW exported in every event hour
+    assert f"USD {2 * 30}-{2 * 60}" in elrp.notes
