@@ -1,0 +1,233 @@
+"""Revenue stacking: hand-worked optima, the energy reserve, the minimum size, and the plain coupled LP when no
+service is held."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from test_schedule_exact import T0, fleet_from_rows, random_fleet, random_prices
+from vgi.aggregator.stacking import plan_stacked, service_blocks
+from vgi.dr.services import ServiceProduct, get_service, load_service, service_library
+from vgi.errors import VgiError
+from vgi.model.timegrid import TimeGrid
+from vgi.schedule.api import schedule
+from vgi.schedule.options import ScheduleOptions
+from vgi.schedule.prices import PriceInputs
+
+SIGNAL = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "regulation_frequency"
+          / "tennet_balance_delta_2016-04_via_bfelsa" / "tennet_balance_delta_minute_2016-04-01_2016-04-30.csv")
+
+# one car, 4 one-hour steps, lossless, 40 kWh battery at 20 kWh, floor 0, 10 kW both ways, needs what it has
+CAR = {"arr": 0, "dep": 4, "energy_kwh": 0.0, "battery_kwh": 40.0, "initial_soc": 0.5, "min_soc": 0.0,
+       "max_charge_kw": 10.0, "max_discharge_kw": 10.0, "v2g": True, "charge_efficiency": 1.0,
+       "discharge_efficiency": 1.0}
+
+
+def service(**changes: Any) -> ServiceProduct:
+    """A test service: one 4-hour block from 00:00 UTC, priced in GBP per MW-h held."""
+    data: dict[str, Any] = {
+        "id": "test", "name": "test", "region": "test", "country": "GB", "kind": "frequency_response",
+        "currency": "GBP", "timezone": "UTC", "valid_from": "2020-01-01", "source": ["hand-made for a test"],
+        "verification": "assumption", "direction": "up", "block_minutes": 240, "block_start": "00:00",
+        "delivery_minutes": 60, "availability_price_per_mw_h": 0.0,
+    }
+    data.update(changes)
+    return load_service(data)
+
+
+def one_car(**car: Any) -> Any:
+    return fleet_from_rows([{**CAR, **car}], 4)
+
+
+def prices(buy: list[float], sell: list[float] | None = None) -> PriceInputs:
+    return PriceInputs(np.asarray(buy, float), np.asarray(sell if sell is not None else buy, float), "GBP")
+
+
+PEAKY = [0.1, 0.1, 0.5, 0.5]
+
+
+def test_flat_prices_hold_the_full_discharge_power_for_the_block() -> None:
+    # no arbitrage at flat prices: hold r = min(10 kW headroom, 20 kWh / 1 h) = 10 kW; 10 kW x 4 h x 0.05 = 2.0
+    plan = plan_stacked(one_car(), prices([0.1] * 4), [service(availability_price_per_mw_h=50.0)])
+    assert plan.held["held_kw"].tolist() == pytest.approx([10.0])
+    assert plan.streams["availability:test"] == pytest.approx(2.0)
+    assert plan.streams["energy"] == pytest.approx(0.0, abs=1e-9)
+    assert plan.stats["objective"] == pytest.approx(-2.0)
+
+
+@pytest.mark.parametrize(("price_per_mw_h", "held_kw", "total"), [(250.0, 10.0, 10.0), (150.0, 0.0, 8.0)])
+def test_holding_against_arbitrage_by_hand(price_per_mw_h: float, held_kw: float, total: float) -> None:
+    # arbitrage alone: charge 20 kWh at 0.1, discharge it at 0.5: 8.0.  Holding r kW up over the block leaves
+    # 10 - r kW to discharge in steps 2-3, so revenue = 0.4 x 2 (10 - r) + 4 p r = 8 + r (4 p - 0.8): hold all
+    # 10 kW iff p > 0.2 GBP/kW/h.  At p = 0.25: 10.0 (holding beats arbitrage); at p = 0.15: 8.0 (it does not).
+    plan = plan_stacked(one_car(), prices(PEAKY), [service(availability_price_per_mw_h=price_per_mw_h)])
+    assert plan.held["held_kw"].tolist() == pytest.approx([held_kw], abs=1e-7)
+    assert plan.total_revenue == pytest.approx(total)
+    assert -plan.stats["objective"] == pytest.approx(total)
+    # hand optimum over the LP's one choice r in [0, 10]: the LP's choice is the best
+    grid = np.linspace(0, 10, 101)
+    best = max(8 + r * (4 * price_per_mw_h / 1000 - 0.8) for r in grid)
+    assert plan.total_revenue == pytest.approx(best)
+
+
+def test_streams_add_up_to_the_objective_with_wear_and_utilisation() -> None:
+    svc = service(availability_price_per_mw_h=250.0, utilisation_up=0.1)
+    plan = plan_stacked(one_car(), prices(PEAKY), [svc], ScheduleOptions(wear_cost_per_kwh=0.01))
+    # expected export 0.1 x 10 kW x 1 h per step sold at each step's export price: 1.0 x (0.1+0.1+0.5+0.5) = 1.2
+    assert plan.streams["utilisation:test"] == pytest.approx(1.2)
+    assert -plan.stats["objective"] == pytest.approx(plan.total_revenue)
+    table = plan.revenue_table()
+    assert table.iloc[-1]["stream"] == "total" and table.iloc[-1]["revenue"] == pytest.approx(plan.total_revenue)
+
+
+def test_a_nearly_full_battery_cannot_hold_down_regulation_for_the_duration() -> None:
+    # 39 of 40 kWh: 1 h of charging at r kW must fit in the 1 kWh left before the first step, so r <= 1 kW, though
+    # the charger has 10 kW of headroom (and discharging first cannot help the first step)
+    svc = service(direction="down", availability_price_per_mw_h=100.0)
+    plan = plan_stacked(one_car(initial_soc=39 / 40), prices([0.1] * 4), [svc])
+    assert plan.held["held_kw"].tolist() == pytest.approx([1.0])
+    # a 15-min service needs only a quarter of the energy: 4 kW
+    plan15 = plan_stacked(one_car(initial_soc=39 / 40), prices([0.1] * 4), [svc.with_(delivery_minutes=15)])
+    assert plan15.held["held_kw"].tolist() == pytest.approx([4.0])
+    # the schedule keeps room for the held energy at every step
+    e = plan15.schedule.battery_energy_kwh()[0]
+    assert (e + 4.0 * 0.25 <= 40.0 + 1e-7).all()
+
+
+def test_a_nearly_empty_battery_cannot_hold_up_regulation_and_efficiency_counts() -> None:
+    # 2 kWh above the floor, discharge efficiency 0.8: r kW for 1 h takes r / 0.8 kWh, so r <= 1.6 kW
+    svc = service(availability_price_per_mw_h=100.0)
+    plan = plan_stacked(one_car(initial_soc=2 / 40, discharge_efficiency=0.8), prices([0.1] * 4), [svc])
+    assert plan.held["held_kw"].tolist() == pytest.approx([1.6])
+
+
+@pytest.mark.parametrize(("min_mw", "held_kw"), [(0.008, 0.0), (0.004, 5.0), (0.0, 5.0), (0.025, 0.0)])
+def test_minimum_size(min_mw: float, held_kw: float) -> None:
+    # down-regulation from 35 of 40 kWh: at most 5 kW for 1 h.  Below a minimum of 8 kW nothing is held (the LP
+    # relaxation would hold 5 kW and be paid for it); with a 4 kW minimum, 5 kW; 25 kW is above the car's 10 + 10 kW
+    svc = service(direction="down", availability_price_per_mw_h=100.0, min_mw=min_mw)
+    plan = plan_stacked(one_car(initial_soc=35 / 40), prices([0.1] * 4), [svc])
+    assert plan.held["held_kw"].tolist() == pytest.approx([held_kw], abs=1e-7)
+    if min_mw == 0.025:
+        assert any("below its minimum" in n for n in plan.notes)
+
+
+def test_symmetric_service_holds_the_same_kw_both_ways() -> None:
+    # 30 of 40 kWh: down needs r <= 10 kWh room, up r <= 30 kWh: symmetric r = min(10, 10 kW, 30) = 10 kW;
+    # at 36 kWh the down side limits it to 4 kW
+    svc = service(direction="symmetric", availability_price_per_mw_h=100.0)
+    plan = plan_stacked(one_car(initial_soc=36 / 40), prices([0.1] * 4), [svc])
+    assert plan.held["held_kw"].tolist() == pytest.approx([4.0])
+    np.testing.assert_allclose(plan.reserve_up_kw, 4.0)
+    np.testing.assert_allclose(plan.reserve_down_kw, 4.0)
+
+
+def test_two_services_share_the_headroom() -> None:
+    # up at 0.3 and down at 0.25 per kW-h on a half-full battery: each direction has its own headroom (10 kW)
+    # and its own energy (20 kWh each way): 10 x 4 x (0.3 + 0.25) = 22.  Charging c kW would add c to the up side
+    # and take c from the down side: 4 c (0.3 - 0.25 - 0.1) < 0, so the car stays idle
+    up = service(id="up", availability_price_per_mw_h=300.0)
+    down = service(id="down", direction="down", availability_price_per_mw_h=250.0)
+    plan = plan_stacked(one_car(), prices([0.1] * 4), [up, down])
+    assert plan.held.set_index("service")["held_kw"].to_dict() == pytest.approx({"up": 10.0, "down": 10.0})
+    assert plan.total_revenue == pytest.approx(22.0)
+    # two up services on one car: they share its headroom and the dearer takes it.  A car that charges c kW holds c
+    # more up-reserve (it can stop charging): at 0.3 per kW-h that pays more than the 0.1 the charge costs, so it
+    # charges 5 kW in each step (20 kWh fills the battery) and holds 15 kW: 15 x 4 x 0.3 - 5 x 4 x 0.1 = 16
+    up2 = service(id="up2", availability_price_per_mw_h=200.0)
+    both = plan_stacked(one_car(), prices([0.1] * 4), [up, up2])
+    assert both.held.set_index("service")["held_kw"].to_dict() == pytest.approx({"up": 15.0, "up2": 0.0}, abs=1e-7)
+    assert both.total_revenue == pytest.approx(16.0)
+    np.testing.assert_allclose(both.schedule.net_kw[0], 5.0)  # lossless, buy = sell: how it nets is a tie
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_no_services_is_the_plain_coupled_optimum(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    fleet = random_fleet(rng, 12, 24, 60)
+    buy, sell = random_prices(rng, 24, seed)
+    p = PriceInputs(buy, sell, "GBP")
+    opts = ScheduleOptions(wear_cost_per_kwh=0.02, fleet_import_limit_kw=30.0)
+    plain = schedule(fleet, "coupled", p, opts)
+    stacked = plan_stacked(fleet, p, [], opts)
+    assert stacked.stats["objective"] == pytest.approx(plain.stats["objective"], rel=1e-7, abs=1e-6)
+    # a service worth nothing changes nothing either
+    free = plan_stacked(fleet, p, [service(availability_price_per_mw_h=0.0)], opts)
+    assert free.stats["objective"] == pytest.approx(plain.stats["objective"], rel=1e-7, abs=1e-6)
+
+
+def test_a_paid_service_never_lowers_the_revenue_and_keeps_every_car_feasible() -> None:
+    rng = np.random.default_rng(7)
+    fleet = random_fleet(rng, 10, 24, 60)
+    buy, sell = random_prices(rng, 24, 1)
+    p = PriceInputs(buy, sell, "GBP")
+    plain = plan_stacked(fleet, p, [])
+    svc = service(direction="symmetric", availability_price_per_mw_h=80.0, block_minutes=240)
+    plan = plan_stacked(fleet, p, [svc])
+    assert plan.stats["objective"] <= plain.stats["objective"] + 1e-7
+    # held capacity is backed, step by step, by the cars' headroom and energy
+    sch = plan.schedule
+    c, d = sch.charge_kw, sch.discharge_kw
+    assert d is not None
+    room_up = (fleet.discharge_limit_kw() - d + c).sum(axis=0)
+    room_down = (fleet.charge_limit_kw() - c + d).sum(axis=0)
+    assert (plan.reserve_up_kw <= room_up + 1e-6).all()
+    assert (plan.reserve_down_kw <= room_down + 1e-6).all()
+
+
+def test_efa_blocks_on_a_london_grid() -> None:
+    # the EFA day starts at 23:00 local: a day from local midnight holds five whole blocks (03-07, ..., 19-23)
+    grid = TimeGrid.local_days("2024-06-03", 1, 30, "Europe/London")
+    blocks = service_blocks(grid, get_service("gb-dc-low"))
+    assert blocks.tolist() == [[6, 14], [14, 22], [22, 30], [30, 38], [38, 46]]
+    # the capacity hold: one 16:00-19:00 block a day
+    cap = service_blocks(grid, get_service("gb-capacity-market"))
+    assert cap.tolist() == [[32, 38]]
+
+
+def test_shipped_services_name_sources_and_assumptions() -> None:
+    lib = service_library()
+    assert {"gb-dc-low", "gb-dc-high", "gb-dm-low", "gb-dr-low", "gb-dr-high", "cn-frequency-regulation",
+            "gb-capacity-market"} <= set(lib)
+    for svc in lib.values():
+        assert svc.source and isinstance(svc.valid_from, dt.date)
+    # NESO's delivery durations: DC 15, DM 30, DR 60 minutes
+    assert lib["gb-dc-low"].delivery_minutes == 15 and lib["gb-dm-low"].delivery_minutes == 30
+    assert lib["gb-dr-low"].delivery_minutes == 60
+    assert lib["cn-frequency-regulation"].direction == "symmetric"
+    assert lib["gb-capacity-market"].availability_price_per_mw_h == pytest.approx(65000 / (365 * 3), abs=0.01)
+
+
+def test_bad_service_input_is_a_clear_error() -> None:
+    with pytest.raises(VgiError, match="block_minutes"):
+        service(block_minutes=250)
+    with pytest.raises(VgiError, match="assumption 'nope'"):
+        service(assumptions={"nope": "x"})
+    with pytest.raises(VgiError, match="priced in CNY"):
+        plan_stacked(one_car(), prices([0.1] * 4), [service(currency="CNY")])
+    with pytest.raises(VgiError, match="unknown service"):
+        get_service("gb-no-such-service")
+
+
+@pytest.mark.skipif(not SIGNAL.exists(), reason="../shared/data is not present (a user's clone)")
+def test_proxy_utilisation_and_mileage_match_the_regulation_signal() -> None:
+    frame = pd.read_csv(SIGNAL)
+    s = (frame["opregelen"] - frame["Afregelen"]).to_numpy(float)
+    s = s / np.abs(s).max()
+    reg = get_service("cn-frequency-regulation")
+    assert reg.utilisation_up == pytest.approx(np.clip(s, 0, None).mean(), abs=5e-4)
+    assert reg.utilisation_down == pytest.approx(np.clip(-s, 0, None).mean(), abs=5e-4)
+    assert reg.mileage_mw_per_mw_h == pytest.approx(np.abs(np.diff(s)).sum() / (len(s) / 60), abs=5e-3)
+    assert get_service("gb-dr-low").utilisation_up == reg.utilisation_up
+
+
+def test_block_partly_off_the_grid_is_not_offered() -> None:
+    grid = TimeGrid(T0 + pd.Timedelta(hours=1), T0 + pd.Timedelta(hours=9), 60)
+    blocks = service_blocks(grid, service())
+    assert blocks.tolist() == [[3, 7]]  # 04:00-08:00; 01-04 and 08-09 are parts of blocks
