@@ -179,6 +179,18 @@ def test_a_paid_service_never_lowers_the_revenue_and_keeps_every_car_feasible() 
     room_down = (fleet.charge_limit_kw() - c + d).sum(axis=0)
     assert (plan.reserve_up_kw <= room_up + 1e-6).all()
     assert (plan.reserve_down_kw <= room_down + 1e-6).all()
+    assert plan.held["held_kw"].sum() > 0
+    # deliverable for the whole hour the service asks, recomputed from the schedule alone: each car gives at most
+    # its power headroom and what its energy (before and after the step, the lower) sustains for 1 h
+    e_after = sch.battery_energy_kwh()
+    e_before = np.concatenate([fleet.e_init_kwh[:, None], e_after[:, :-1]], axis=1)
+    plugged = fleet.availability() > 0
+    up_energy = (np.minimum(e_before, e_after) - fleet.e_floor_kwh[:, None]) * fleet.discharge_efficiency[:, None]
+    down_energy = (fleet.e_max_kwh[:, None] - np.maximum(e_before, e_after)) / fleet.charge_efficiency[:, None]
+    can_up = np.where(plugged, np.minimum(fleet.discharge_limit_kw() - d + c, up_energy / 1.0), 0.0)
+    can_down = np.where(plugged, np.minimum(fleet.charge_limit_kw() - c + d, down_energy / 1.0), 0.0)
+    assert (plan.reserve_up_kw <= can_up.sum(axis=0) + 1e-6).all()
+    assert (plan.reserve_down_kw <= can_down.sum(axis=0) + 1e-6).all()
 
 
 def test_efa_blocks_on_a_london_grid() -> None:
