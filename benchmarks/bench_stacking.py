@@ -20,12 +20,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_coupled import tight_instance  # noqa: E402
+from bench_coupled import tight_instance
 
-from vgi.aggregator.stacking import plan_stacked  # noqa: E402
-from vgi.dr.services import get_service  # noqa: E402
-from vgi.schedule.lp import solve_lp  # noqa: E402
-from vgi.schedule.options import ScheduleOptions  # noqa: E402
+from vgi.aggregator.stacking import plan_stacked
+from vgi.dr.services import get_service
+from vgi.schedule.lp import solve_lp
+from vgi.schedule.options import ScheduleOptions
 
 
 def main() -> None:
