@@ -319,3 +319,10 @@ def test_a_fleet_below_the_minimum_size_holds_nothing_and_says_so() -> None:
     res = run_scenario(load_scenario(_small_scenario(["cn-frequency-regulation"])), eligibility=False)
     assert res.services_held().empty
     assert "below its minimum" in res.runs["direct-v2g"].stats["service_notes"]
+
+
+def test_notes_say_when_a_price_does_not_apply_or_no_block_fits() -> None:
+    plan = plan_stacked(one_car(), prices([0.1] * 4), ["gb-capacity-market"])
+    assert any("apply 2027-10-01 .. 2028-09-30" in n for n in plan.notes)
+    assert any("no whole block" in n for n in plan.notes)
+    assert plan.held.empty and plan.streams["capacity:gb-capacity-market"] == 0.0

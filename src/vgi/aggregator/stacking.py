@@ -144,8 +144,8 @@ def _check_services(services: Sequence[ServiceProduct], prices: PriceInputs, gri
     dup = sorted({i for i in ids if ids.count(i) > 1})
     if dup:
         raise VgiError(f"service(s) {dup} listed twice")
-    first = grid.utc_index[0].tz_convert("UTC").date() if grid.n_steps else None
     for s in services:
+        first = grid.utc_index[0].tz_convert(s.timezone).date() if grid.n_steps else None
         if s.currency != prices.currency:
             raise VgiError(f"service '{s.id}' is priced in {s.currency}, the plan's prices in {prices.currency}")
         if first is not None and (first < s.valid_from or (s.valid_to is not None and first > s.valid_to)):
@@ -230,6 +230,7 @@ def plan_stacked(
         blocks = service_blocks(fleet.grid, svc)
         if len(blocks) == 0:
             notes.append(f"service '{svc.id}': no whole block of it lies on the plan's grid")
+            block_of_service.append((svc, blocks, np.zeros(0, dtype=np.int64)))  # its streams show 0
             continue
         hours = (blocks[:, 1] - blocks[:, 0]) * dt
         # objective weight of r per block: availability + mileage + expected utilisation energy
