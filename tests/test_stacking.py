@@ -115,7 +115,7 @@ def test_minimum_size(min_mw: float, held_kw: float) -> None:
     plan = plan_stacked(one_car(initial_soc=35 / 40), prices([0.1] * 4), [svc])
     assert plan.held["held_kw"].tolist() == pytest.approx([held_kw], abs=1e-7)
     if min_mw == 0.025:
-        assert any("below its minimum" in n for n in plan.notes)
+        assert any("cannot reach its minimum" in n for n in plan.notes)
 
 
 def test_symmetric_service_holds_the_same_kw_both_ways() -> None:
@@ -318,7 +318,7 @@ def test_a_fleet_below_the_minimum_size_holds_nothing_and_says_so() -> None:
     # 15 V2G cars are far below the 5 MW regulation minimum
     res = run_scenario(load_scenario(_small_scenario(["cn-frequency-regulation"])), eligibility=False)
     assert res.services_held().empty
-    assert "below its minimum" in res.runs["direct-v2g"].stats["service_notes"]
+    assert "cannot reach its minimum" in res.runs["direct-v2g"].stats["service_notes"]
 
 
 def test_notes_say_when_a_price_does_not_apply_or_no_block_fits() -> None:

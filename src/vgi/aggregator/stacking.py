@@ -22,7 +22,9 @@ service's windows):
   departure need after a full call;
 * minimum size: with ``min_kw > 0`` a binary ``z[s,b]`` and ``min_kw z <= r <= M z`` (a mixed-integer
   programme, which HiGHS solves by branch and bound): a block held below the minimum would earn nothing, so the
-  plan holds 0 or at least the minimum.  ``M`` is the fleet's total charge plus discharge power.
+  plan holds 0 or at least the minimum.  ``M`` is a bound of the block: at its least step, the plugged-in cars'
+  power ranges (``Cmax + Dmax``) capped by what their usable energy sustains for the duration; a block whose bound
+  is below the minimum is not offered (no binary).
 
 Objective (minimised, in the prices' currency)::
 
@@ -188,7 +190,6 @@ def plan_stacked(
     first_of = (np.cumsum(lengths) - lengths)
     is_first = np.zeros(k_total, dtype=bool)
     is_first[first_of[lengths > 0]] = True
-    big_m = float(fleet.max_charge_kw.sum() + fleet.max_discharge_kw.sum())
 
     n_base_cols = model.matrix.shape[1]
     cost = [model.cost]
@@ -239,20 +240,28 @@ def plan_stacked(
             (svc.utilisation_up * prices.sell[a:b].sum() - svc.utilisation_down * prices.buy[a:b].sum()) * dt
             for a, b in blocks
         ])
-        too_small = svc.min_kw > big_m
-        if too_small:
-            notes.append(f"service '{svc.id}': the fleet's {big_m:g} kW is below its minimum of {svc.min_kw:g} kW; "
-                         "nothing is held")
-        r = new_cols(len(blocks), -(per_kw + util), 0.0 if too_small else big_m)
+        # an upper bound of what each block can hold: per step, the plugged-in cars' power range (Cmax + Dmax)
+        # capped by what each car's usable energy sustains for the delivery duration; the least step of the block
+        cap_k = _reserve_cap_kw(cmax, dmax, e_max - e_floor, eta_c, eta_d, svc)
+        cap_t = np.bincount(step, weights=cap_k, minlength=n_steps)
+        bound = np.array([float(cap_t[a:b].min()) for a, b in blocks])
+        too_small = bound < svc.min_kw
+        if svc.min_kw > 0 and too_small.any():
+            notes.append(f"service '{svc.id}': {int(too_small.sum())} of {len(blocks)} block(s) cannot reach its "
+                         f"minimum of {svc.min_kw:g} kW with the cars plugged in (most: {bound.max():g} kW); "
+                         "nothing is held there")
+        upper = np.where(too_small, 0.0, bound)
+        r = new_cols(len(blocks), -(per_kw + util), upper)
         block_of_service.append((svc, blocks, r))
-        if svc.min_kw > 0 and not too_small:
-            z = new_cols(len(blocks), 0.0, 1.0)
+        need_z = np.flatnonzero(~too_small) if svc.min_kw > 0 else np.zeros(0, dtype=np.int64)
+        if len(need_z):
+            z = new_cols(len(need_z), 0.0, 1.0)
             integer += z.tolist()
-            nb = np.arange(len(blocks), dtype=np.int64)
-            # r - M z <= 0 ; r - min z >= 0
-            new_rows([nb, nb], [r, z], [np.ones(len(nb)), np.full(len(nb), -big_m)],
+            nb = np.arange(len(need_z), dtype=np.int64)
+            # r - U z <= 0 ; r - min z >= 0, with U the block's bound (a tight big-M)
+            new_rows([nb, nb], [r[need_z], z], [np.ones(len(nb)), -bound[need_z]],
                      np.full(len(nb), -np.inf), np.zeros(len(nb)))
-            new_rows([nb, nb], [r, z], [np.ones(len(nb)), np.full(len(nb), -svc.min_kw)],
+            new_rows([nb, nb], [r[need_z], z], [np.ones(len(nb)), np.full(len(nb), -svc.min_kw)],
                      np.zeros(len(nb)), np.full(len(nb), np.inf))
         # block of each step (-1 outside)
         block_at = np.full(n_steps, -1, dtype=np.int64)
@@ -395,6 +404,25 @@ def plan_stacked(
                      stats, {"net_kw": charge.sum(axis=0) - discharge.sum(axis=0), "reserve_up_kw": up_kw,
                              "reserve_down_kw": down_kw})
     return StackedPlan(sched, held_df, streams, up_kw, down_kw, prices.currency, tuple(notes), stats)
+
+
+def _reserve_cap_kw(
+    cmax: np.ndarray,
+    dmax: np.ndarray,
+    usable_kwh: np.ndarray,
+    eta_c: np.ndarray,
+    eta_d: np.ndarray,
+    svc: ServiceProduct,
+) -> np.ndarray:
+    """Most kW each session-step could hold for ``svc`` (a bound, not a plan): its power range ``Cmax + Dmax``,
+    capped by the usable energy ``e_max - e_floor`` over the delivery duration in each direction held."""
+    hours = svc.delivery_minutes / 60.0
+    cap = cmax + dmax
+    if svc.holds_up:
+        cap = np.minimum(cap, usable_kwh * eta_d / hours)
+    if svc.holds_down:
+        cap = np.minimum(cap, usable_kwh / (eta_c * hours))
+    return np.maximum(cap, 0.0)
 
 
 def _solve(
