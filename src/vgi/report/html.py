@@ -220,6 +220,10 @@ def render_report(res: Results) -> str:
         el = res.eligibility
         parts.append(table_html(list(el.columns), el.itertuples(index=False, name=None), cls="eligibility"))
 
+    streams_part = revenue_streams_html(res)
+    if streams_part:
+        parts.append(streams_part)
+
     parts.append("<h2>Drivers</h2>")
     money = ["charge_kwh", "discharge_kwh", "import_cost", "export_credit", "wear_cost", "dr_payout"]
     money.append("net_cost")
@@ -228,6 +232,34 @@ def render_report(res: Results) -> str:
     parts.append(table_html(["mode", *money], rows_d))
     parts.append(f'<p class="note">Totals over the horizon, {res.currency}; per vehicle in drivers.csv.</p>')
     return _page(f"vgi: {scn.name}", "".join(parts))
+
+
+def revenue_streams_html(res: Results) -> str:
+    """The aggregator's revenue streams per direct mode (one column per mode) and the capacity it held per service
+    and block; empty where the scenario has no direct mode."""
+    streams = res.revenue_streams()
+    if streams.empty:
+        return ""
+    modes = list(dict.fromkeys(streams["mode"]))
+    wide = streams.pivot_table(index="stream", columns="mode", values="revenue", aggfunc="sum", sort=False)
+    order = [s for s in dict.fromkeys(streams["stream"]) if s != "total"] + ["total"]
+    rows = [[s, *[None if pd.isna(wide.loc[s, m]) else float(wide.loc[s, m]) for m in modes]] for s in order]
+    out = ["<h2>Aggregator revenue streams</h2>",
+           table_html(["stream", *[MODE_LABELS.get(m, m) for m in modes]], rows, cls="streams")]
+    out.append(
+        f'<p class="note">{html.escape(res.currency)} over the simulated grid, positive earned. energy: minus the '
+        "energy bill at the aggregator's prices; demand_response: event payments less penalties, before the "
+        "drivers' share; availability / capacity: paid for capacity held; utilisation: expected energy of calls "
+        "at the energy price; mileage: regulation mileage pay; wear: battery wear. See docs/stacking.md.</p>"
+    )
+    held = res.services_held()
+    if len(held):
+        cols = ["mode", "service", "direction", "block_start", "block_end", "held_kw", "availability",
+                "utilisation", "mileage"]
+        rows_h = [[*r[:3], f"{r[3]:%Y-%m-%d %H:%M}", f"{r[4]:%H:%M}", *r[5:]]
+                  for r in held[cols].itertuples(index=False, name=None)]
+        out.append("<h3>Capacity held</h3>" + table_html(cols, rows_h, cls="held"))
+    return "".join(out)
 
 
 def write_report(res: Results, out_dir: str | Path) -> Path:

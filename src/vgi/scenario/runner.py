@@ -49,6 +49,11 @@ class ModeRun:
     baselines_kw: dict[str, np.ndarray]
     solve_seconds: float
     stats: dict[str, Any] = field(default_factory=dict)
+    #: the services' revenue streams of a stacked plan (``availability:<id>``, ``utilisation:<id>``, ...; see
+    #: :mod:`vgi.aggregator.stacking`), currency; empty where the mode holds no service
+    service_streams: dict[str, float] = field(default_factory=dict)
+    #: capacity held per service and block (:meth:`vgi.aggregator.stacking.StackedPlan.aggregator_table`)
+    services_held: pd.DataFrame | None = None
 
     @property
     def aggregate_kw(self) -> np.ndarray:
@@ -117,6 +122,45 @@ class Results:
             env = fleet_envelope(self.runs[mode].schedule.fleet)
             self._bands[mode] = (np.asarray(env.power_min_kw), np.asarray(env.power_max_kw))
         return self._bands[mode]
+
+    def revenue_streams(self) -> pd.DataFrame:
+        """The aggregator's revenue streams in each direct mode: ``mode``, ``stream``, ``kind``, ``service``,
+        ``revenue`` (currency over the plan's grid; positive earned).  ``energy`` is minus the energy bill at the
+        aggregator's prices (each car's import and export, as the plan optimises it), ``demand_response`` the
+        events' payments less penalties (before the drivers' share), each held service's ``availability``,
+        ``capacity``, ``utilisation`` and ``mileage``, and ``wear`` minus the battery wear cost."""
+        rows = []
+        inp = self.inputs
+        buy, sell = inp.aggregator_prices
+        dt_h = inp.grid.step_hours
+        wear_price = self.scenario.options.wear_cost_per_kwh
+        for mode, run in self.runs.items():
+            if not mode.startswith("direct"):
+                continue
+            sch = run.schedule
+            dis = sch.discharge_kw if sch.discharge_kw is not None else np.zeros_like(sch.charge_kw)
+            streams: dict[str, float] = {
+                "energy": -float((buy @ sch.charge_kw.sum(axis=0) - sell @ dis.sum(axis=0)) * dt_h)
+            }
+            if inp.events:
+                m = self.metrics[mode]
+                streams["demand_response"] = float(m.get("aggregator_revenue", 0.0)) - float(
+                    m.get("aggregator_penalties", 0.0))
+            streams.update(run.service_streams)
+            wear = wear_price * float((dis / sch.fleet.discharge_efficiency[:, None]).sum() * dt_h)
+            streams["wear"] = -wear
+            for name, value in streams.items():
+                kind, _, svc = name.partition(":")
+                rows.append({"mode": mode, "stream": name, "kind": kind, "service": svc, "revenue": value})
+            rows.append({"mode": mode, "stream": "total", "kind": "total", "service": "",
+                         "revenue": float(sum(streams.values()))})
+        return pd.DataFrame(rows, columns=["mode", "stream", "kind", "service", "revenue"])
+
+    def services_held(self) -> pd.DataFrame:
+        """Capacity held per mode, service and block (rows of the stacked plans with more than 0 kW held)."""
+        frames = [run.services_held.assign(mode=mode) for mode, run in self.runs.items()
+                  if run.services_held is not None and len(run.services_held)]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def aggregate_frame(self) -> pd.DataFrame:
         """Per step: local time, each mode's fleet power, prices, series, band and event flags."""
@@ -357,6 +401,22 @@ def _direct(inp: Inputs, mode: str, baselines: dict[str, np.ndarray] | None) -> 
     return done
 
 
+def _stacked(inp: Inputs, mode: str, baselines: dict[str, np.ndarray] | None) -> Any:
+    """The direct-v2g aggregator's plan holding capacity for the scenario's services beside energy
+    (:func:`vgi.aggregator.stacking.plan_stacked`), under the same coupling terms as :func:`_direct`."""
+    from vgi.aggregator.stacking import plan_stacked
+
+    fleet = _fleet(inp, mode)
+    terms = _terms(inp, fleet, baselines)
+    buy, sell = inp.aggregator_prices
+    opts = terms.options(_options(inp), fleet)
+    return plan_stacked(fleet, _prices(buy, sell, inp.currency), inp.scenario.services, opts)
+
+
+def _stacks(inp: Inputs, mode: str) -> bool:
+    return mode == "direct-v2g" and bool(inp.scenario.services)
+
+
 def _method_baseline(inp: Inputs, method: str, own_kw: np.ndarray, ev: EventWindow) -> np.ndarray:
     """A :mod:`vgi.dr.baselines` method applied to the mode's own schedule planned without the events: the
     baseline over the window, the mode's own power elsewhere."""
@@ -405,6 +465,8 @@ def _run_modes(inp: Inputs, progress: Progress | None) -> dict[str, ModeRun]:
             progress(f"scheduling {MODE_LABELS[mode]}", i, len(modes))
         t0 = time.perf_counter()
         stats: dict[str, Any] = {}
+        service_streams: dict[str, float] = {}
+        services_held: pd.DataFrame | None = None
         if mode == "uncontrolled":
             sch = _uncontrolled(inp)
             unc_kw = sch.aggregate_kw
@@ -416,18 +478,25 @@ def _run_modes(inp: Inputs, progress: Progress | None) -> dict[str, ModeRun]:
             needs_own = any(ev.spec.baseline != "uncontrolled" for ev in inp.events)
             own = None
             if needs_own:
-                plain = _direct(inp, mode, None)
+                plain = _stacked(inp, mode, None).schedule if _stacks(inp, mode) else _direct(inp, mode, None)
                 own = plain.aggregate_kw
                 stats["plan_without_events_seconds"] = float(plain.stats.get("solve_seconds", 0.0))
             assert unc_kw is not None
             base = _baselines(inp, unc_kw, own)
-            sch = _direct(inp, mode, base if inp.events else None)
+            if _stacks(inp, mode):
+                stacked = _stacked(inp, mode, base if inp.events else None)
+                sch = stacked.schedule
+                service_streams = {k: v for k, v in stacked.streams.items() if k not in ("energy", "wear")}
+                services_held = stacked.aggregator_table()
+                stats["service_notes"] = "; ".join(stacked.notes)
+            else:
+                sch = _direct(inp, mode, base if inp.events else None)
             if own is None:
                 own = sch.aggregate_kw
         assert unc_kw is not None
         baselines = _baselines(inp, unc_kw, own)
         stats.update({k: v for k, v in sch.stats.items() if isinstance(v, int | float | str)})
-        runs[mode] = ModeRun(mode, sch, baselines, time.perf_counter() - t0, stats)
+        runs[mode] = ModeRun(mode, sch, baselines, time.perf_counter() - t0, stats, service_streams, services_held)
     if progress:
         progress("scheduling done", len(modes), len(modes))
     return runs
@@ -584,6 +653,8 @@ def _mode_metrics(
     if run.mode.startswith("direct"):
         a_buy, a_sell = inp.aggregator_prices
         out["aggregator_energy_cost"] = float((np.clip(agg, 0, None) @ a_buy - np.clip(-agg, 0, None) @ a_sell) * dt_h)
+    if run.service_streams:
+        out["service_revenue"] = float(sum(run.service_streams.values()))
 
     # events: measured in every mode, paid in the direct ones; the drivers' share split by their own response
     outcomes = []

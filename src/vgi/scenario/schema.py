@@ -396,6 +396,9 @@ class Scenario(_Model):
     grid: Grid = Grid()
     programmes: tuple[str, ...] = ()
     events: tuple[Event, ...] = ()
+    #: services the direct-v2g aggregator may hold capacity for beside energy (ids of vgi/data/services or YAML
+    #: paths); see docs/stacking.md
+    services: tuple[str, ...] = ()
     aggregator: Aggregator = Aggregator()
     options: Options = Options()
     modes: tuple[Mode, ...] = ALL_MODES
@@ -418,6 +421,22 @@ class Scenario(_Model):
         # uncontrolled charging is the reference of every comparison: always run, always first
         return ("uncontrolled", *[m for m in ALL_MODES if m in v and m != "uncontrolled"])
 
+    @field_validator("services")
+    @classmethod
+    def _services(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        from vgi.dr.services import get_service
+        from vgi.errors import VgiError
+
+        dup = sorted({s for s in v if v.count(s) > 1})
+        if dup:
+            raise ValueError(f"service(s) {dup} listed twice")
+        for sid in v:
+            try:
+                get_service(sid)
+            except VgiError as exc:
+                raise ValueError(str(exc)) from None
+        return v
+
     @model_validator(mode="after")
     def _events(self) -> Scenario:
         first = self.horizon.start
@@ -437,6 +456,8 @@ class Scenario(_Model):
                     )
         if self.grid.transformer_kw is not None and self.prices.base_load_kw is None:
             raise ValueError("grid.transformer_kw is shared with the base load: set prices.base_load_kw too")
+        if self.services and "direct-v2g" not in self.modes:
+            raise ValueError("services are held by the direct-v2g aggregator: add 'direct-v2g' to modes")
         ids = [e.id for e in self.events if e.id is not None]
         dup = sorted({i for i in ids if ids.count(i) > 1})
         if dup:
