@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "eligibility": "vgi.cli.dr_cmd:eligibility",
     "offer": "vgi.cli.dr_cmd:offer",
     "settle": "vgi.cli.dr_cmd:settle",
+    "db": "vgi.cli.db_cmd:db",
 }
 
 
