@@ -348,7 +348,7 @@ class Service:
         end = now.floor(step)
         grid = TimeGrid(end - pd.Timedelta(hours=METERED_HOURS), end, cfg.step_minutes, cfg.timezone)
         still_open = {(str(s["charge_point_id"]), int(s["evse_id"])) for s in sessions}  # type: ignore[call-overload]
-        metered = metered_kw(store.meter_values(grid.start.to_pydatetime(), now.to_pydatetime(),
+        metered = metered_kw(store.meter_values(grid.start.to_pydatetime(), (now + step).to_pydatetime(),
                                                 measurand=ENERGY_REGISTER), grid, still_open)
         settlements = store.settlements()
         return {
@@ -413,7 +413,7 @@ class Service:
         history_grid = TimeGrid(grid.start - lookback, max(now.floor(step), grid.start + step),
                                 self.config.step_minutes, self.config.timezone)
         still_open = {(s.charge_point_id, s.evse_id) for s in store.open_sessions()}
-        history = metered_kw(store.meter_values(history_grid.start.to_pydatetime(), now.to_pydatetime(),
+        history = metered_kw(store.meter_values(history_grid.start.to_pydatetime(), (now + step).to_pydatetime(),
                                                 measurand=ENERGY_REGISTER), history_grid, still_open).dropna()
         try:
             result = baseline_for(prog, history, grid.start, grid.end)

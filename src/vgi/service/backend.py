@@ -65,7 +65,7 @@ class StoreBackend:
             if event.meter_start_wh is not None:
                 self.store.add_meter_values([MeterReading(
                     event.charge_point_id, event.evse_id, event.at, ENERGY_REGISTER, event.meter_start_wh, "Wh",
-                    context="Transaction.Begin", transaction_id=record.transaction_id)])
+                    location="Outlet", context="Transaction.Begin", transaction_id=record.transaction_id)])
             return record.transaction_id
 
         return await asyncio.to_thread(work)
@@ -89,7 +89,7 @@ class StoreBackend:
             if event.meter_stop_wh is not None:
                 self.store.add_meter_values([MeterReading(
                     event.charge_point_id, found.evse_id, event.at, ENERGY_REGISTER, event.meter_stop_wh, "Wh",
-                    context="Transaction.End", transaction_id=event.transaction_id)])
+                    location="Outlet", context="Transaction.End", transaction_id=event.transaction_id)])
             return True
 
         return await asyncio.to_thread(work)

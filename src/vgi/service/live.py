@@ -190,11 +190,13 @@ class LiveFleet:
                 setpoint = np.maximum(setpoint, 0.0)
             import_limit = np.fmin(import_limit, setpoint)  # fmin: NaN where neither speaks
             changes: dict[str, Any] = {}
+            # steps no event limits: a level the fleet cannot reach
+            far = 10.0 * sum(r["max_charge_kw"] + r["max_discharge_kw"] for r in rows) + 1.0
             if np.isfinite(import_limit).any():
-                changes["fleet_import_limit_kw"] = np.where(np.isfinite(import_limit), import_limit, np.inf)
+                changes["fleet_import_limit_kw"] = np.where(np.isfinite(import_limit), import_limit, far)
             if np.isfinite(sig.export_limit_kw).any():
                 changes["fleet_export_limit_kw"] = np.where(np.isfinite(sig.export_limit_kw), sig.export_limit_kw,
-                                                            np.inf)
+                                                            far)
             terms = terms.with_(**changes)
         prices = PriceInputs(buy, sell, tariff.currency)
         return snapshot_at(table, grid, at, prices, terms, mode=cfg.mode, gained_kwh=gained)
@@ -310,7 +312,8 @@ class EventFollower:
         lookback = pd.Timedelta(days=(prog.baseline.lookback_days or 1) + 1)
         grid = TimeGrid((start - lookback).floor(step), end.ceil(step), self.config.step_minutes,
                         self.config.timezone)
-        readings = self.store.meter_values(grid.start.to_pydatetime(), grid.end.to_pydatetime(),
+        # a reading at or after the window's end is needed to know the last step's energy
+        readings = self.store.meter_values(grid.start.to_pydatetime(), (grid.end + step).to_pydatetime(),
                                            measurand=ENERGY_REGISTER)
         still_open = {(s.charge_point_id, s.evse_id) for s in self.store.open_sessions()}
         metered = metered_kw(readings, grid, still_open)
