@@ -149,7 +149,7 @@ class LiveFleet:
         cfg, d = self.config, self.config.defaults
         grid = plan_grid(cfg, at)
         step = pd.Timedelta(minutes=cfg.step_minutes)
-        rows = []
+        rows: list[dict[str, Any]] = []
         for s in sessions:
             cp = cps.get(s.charge_point_id)
             departure = pd.Timestamp(s.departure_at) if s.departure_at else (
