@@ -98,10 +98,12 @@ class Service:
         self._known: set[str] = set()
 
     # ------------------------------------------------------------------------------------------- lifecycle
-    async def start(self, *, loop: bool = True) -> None:
-        """Open the database and start the servers; with ``loop``, also the aggregator loop, the VEN poller and
-        the reconnect watcher (tests pass ``loop=False`` and call :meth:`tick`, :meth:`poll`, :meth:`settle`)."""
+    async def start(self, *, loop: bool | None = None) -> None:
+        """Open the database and start the servers; with ``loop`` (default: the configuration's ``aggregator``),
+        also the aggregator loop, the VEN poller and the reconnect watcher (tests pass ``loop=False`` and call
+        :meth:`tick`, :meth:`poll`, :meth:`settle`)."""
         cfg = self.config
+        loop = cfg.aggregator if loop is None else loop
         self.store = store = await asyncio.to_thread(Store.open, cfg.database_url, schema=cfg.database_schema)
         try:
             self.credentials = await asyncio.to_thread(self._credentials, store)
