@@ -422,3 +422,76 @@ def test_add_charge_point_command(tmp_path: Path) -> None:
         assert record is not None and record.site_id == "north" and record.max_charge_kw == 11
     short = runner.invoke(cli, ["serve", "--db", db, "add-charge-point", "CP9", "--password-env", "NOPE_UNSET"])
     assert short.exit_code != 0
+
+
+# ------------------------------------------------------------------------------- the loop on its own tasks
+
+
+class SteppedClock:
+    """A clock that only the test moves; ``sleep_until`` waits (really) until the test has moved it that far."""
+
+    def __init__(self, start: datetime) -> None:
+        import pandas as pd
+
+        self._now = pd.Timestamp(start).tz_convert("UTC")
+        self._moved = asyncio.Condition()
+
+    def now(self) -> Any:
+        return self._now
+
+    async def sleep_until(self, moment: Any) -> None:
+        async with self._moved:
+            await self._moved.wait_for(lambda: self._now >= moment)
+
+    async def advance_to(self, moment: datetime) -> None:
+        import pandas as pd
+
+        async with self._moved:
+            self._now = pd.Timestamp(moment).tz_convert("UTC")
+            self._moved.notify_all()
+
+
+def test_loop_tasks_replan_on_arrival_resend_on_reconnect_and_follow_the_clock(tmp_path: Path) -> None:
+    cfg = service_config(f"sqlite:///{tmp_path / 'loop.db'}", None).with_(ven={"enabled": False})
+    clock = SteppedClock(T0)
+    service = build_service(cfg, clock)  # type: ignore[arg-type]
+
+    async def connect() -> tuple[Any, Charger16, asyncio.Task[Any]]:
+        assert service.csms is not None
+        ws = await websockets.connect(service.csms.url("CP1"), subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+                                      additional_headers=_auth("CP1", PASSWORDS["CP1"]))
+        cp = Charger16("CP1", ws)
+        cp.profiles = []
+        return ws, cp, asyncio.create_task(cp.start())
+
+    async def main() -> None:
+        await service.start()  # the loop, the reconnect watcher and the arrival trigger run as tasks
+        try:
+            assert service.store is not None
+            await _until(lambda: service.store.latest_plan() is not None)  # the loop's first pass, no car yet
+            ws, cp, task = await connect()
+            await cp.call(call16.BootNotification(charge_point_model="M", charge_point_vendor="V"), suppress=False)
+            await cp.call(call16.StartTransaction(connector_id=1, id_tag="T", meter_start=0,
+                                                  timestamp=_iso(T0 + timedelta(minutes=3))), suppress=False)
+            # a transaction start re-plans at once, the clock standing still: the car arrived in the first step
+            await _until(lambda: len(cp.profiles) >= 1)
+            assert limit_kw_at(cp.profiles[-1], T0 + timedelta(minutes=3)) == pytest.approx(CP_KW)
+            # reconnecting: the current plan is sent again, with no new pass
+            plans = service.store.latest_plan()
+            task.cancel()
+            await ws.close()
+            ws, cp, task = await connect()
+            await _until(lambda: len(cp.profiles) >= 1)
+            assert service.store.latest_plan().id == plans.id  # type: ignore[union-attr]
+            assert limit_kw_at(cp.profiles[-1], T0 + timedelta(minutes=5)) == pytest.approx(CP_KW)
+            # the next step: the loop's own pass sends a new plan from 10:15
+            await clock.advance_to(T0 + STEP)
+            await _until(lambda: len(cp.profiles) >= 2)
+            start = cp.profiles[-1]["charging_schedule"]["start_schedule"]
+            assert start.startswith("2026-03-02T10:15:00")
+            task.cancel()
+            await ws.close()
+        finally:
+            await service.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 60))

@@ -96,6 +96,8 @@ class Service:
         self._socket: socket.socket | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._known: set[str] = set()
+        self._reconnecting: set[str] = set()
+        self._arrival = asyncio.Event()
 
     # ------------------------------------------------------------------------------------------- lifecycle
     async def start(self, *, loop: bool | None = None) -> None:
@@ -108,7 +110,8 @@ class Service:
         try:
             self.credentials = await asyncio.to_thread(self._credentials, store)
             await asyncio.to_thread(self._sync_charge_points, store)
-            self.csms = Csms(StoreBackend(store), host=cfg.ocpp.host, port=cfg.ocpp.port)
+            backend = StoreBackend(store, on_started=self._arrived, on_authenticated=self._reconnecting.add)
+            self.csms = Csms(backend, host=cfg.ocpp.host, port=cfg.ocpp.port)
             await self.csms.start()
             self._socket = socket.socket(socket.AF_INET6 if ":" in cfg.http.host else socket.AF_INET)
             self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -131,6 +134,7 @@ class Service:
             if loop:
                 self._tasks.append(asyncio.create_task(self._aggregate()))
                 self._tasks.append(asyncio.create_task(self._watch()))
+                self._tasks.append(asyncio.create_task(self._replan_on_arrival()))
                 if self.follower is not None:
                     self._tasks.append(asyncio.create_task(self._follow()))
         except BaseException:
@@ -195,7 +199,11 @@ class Service:
         _, fleet = self._require()
         step = pd.Timedelta(minutes=self.config.step_minutes)
         at = pd.Timestamp(at) if at is not None else self.clock.now().floor(step)
-        self.last_step = await loop_step(fleet, fleet, at, at + step, offload=True)
+        try:
+            self.last_step = await loop_step(fleet, fleet, at, at + step, offload=True)
+        except BaseException:
+            fleet.release()  # the pass failed between its snapshot and its plan
+            raise
         return self.last_step
 
     async def poll(self) -> int:
@@ -220,8 +228,23 @@ class Service:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                fleet.release()
                 LOGGER.exception("aggregator pass failed; trying again at the next step")
                 await self.clock.sleep_until(self.clock.now().floor(step) + step)
+
+    def _arrived(self, charge_point_id: str) -> None:
+        self._arrival.set()
+
+    async def _replan_on_arrival(self) -> None:
+        """A transaction started: re-plan the current step at once (one pass for a burst of starts)."""
+        while True:
+            await self._arrival.wait()
+            await asyncio.sleep(1.0)  # let a burst of starts (a depot at shift change) arrive first
+            self._arrival.clear()
+            try:
+                await self.tick()
+            except Exception:
+                LOGGER.exception("re-plan after a transaction start failed")
 
     async def _follow(self) -> None:
         while True:
@@ -235,18 +258,21 @@ class Service:
             await asyncio.sleep(self.config.ven.poll_seconds)
 
     async def _watch(self) -> None:
-        """Every second: charge points that connected since the last look get the current plan."""
+        """Twice a second: charge points that connected since the last look (or passed the handshake again,
+        however quickly they came back) get the current plan."""
         _, fleet = self._require()
         assert self.csms is not None
         while True:
             now = set(self.csms.connected())
-            for cp in sorted(now - self._known):
+            fresh = (now - self._known) | (self._reconnecting & now)
+            self._reconnecting -= fresh
+            for cp in sorted(fresh):
                 try:
                     await fleet.resend(cp, self.clock.now().to_pydatetime())
                 except Exception as exc:
                     LOGGER.warning("%s: plan not re-sent: %s", cp, exc)
             self._known = now
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(0.5)
 
     # ------------------------------------------------------------------------------------------- set-up
     def _credentials(self, store: Store) -> Credentials:
@@ -340,7 +366,7 @@ class Service:
         plan = None
         record = store.latest_plan()
         if record is not None:
-            aggregate = np.asarray(record.power_kw).sum(axis=0)
+            aggregate = np.asarray(record.meta.get("aggregate_kw") or np.asarray(record.power_kw).sum(axis=0))
             index = record.step_index(now.to_pydatetime())
             plan = {"id": record.id, "created_at": _iso(record.created_at),
                     "grid_start_at": _iso(record.grid_start_at), "step_s": record.step_s,

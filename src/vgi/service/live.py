@@ -8,7 +8,8 @@
   the configured site limits and the OpenADR IMPORT/EXPORT_CAPACITY_LIMIT (fleet limits); a DISPATCH_SETPOINT
   caps the fleet's import in its steps.  ``apply`` saves the plan and sends each connected charge point's EVSEs
   their setpoints for the whole horizon as a TxDefaultProfile (a charge point cut off from the service keeps
-  following it); ``resend`` sends the latest stored plan to a charge point that reconnects.
+  following it; in a step a car is plugged in for part of, the power to draw while it is there); ``resend``
+  sends the latest stored plan to a charge point that reconnects.
 * :class:`EventFollower` polls the VTN through a :class:`~vgi.service.openadr.ven.VenClient`, keeps the events in
   the store, and when an event is over settles it from the metered energy with the programme's baseline (earlier
   event days excluded) and reports the usage back to the VTN.
@@ -105,11 +106,24 @@ class LiveFleet:
     events_source: str | None = None
     sent: dict[tuple[str, int], str] = field(default_factory=dict)
     last_plan: PlanRecord | None = None
+    #: held from a snapshot until its plan is applied, so that two passes (the loop's, and one a newly started
+    #: transaction asks for) never interleave and an older snapshot's plan never replaces a newer one's
+    pass_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    _holder: asyncio.Task[Any] | None = None
+
+    def release(self) -> None:
+        """Give up the pass lock if this task holds it (after a pass failed between its snapshot and its plan)."""
+        if self.pass_lock.locked() and self._holder is asyncio.current_task():
+            self._holder = None
+            self.pass_lock.release()
 
     # ------------------------------------------------------------------------------------------- snapshot
     def _read(self, at: pd.Timestamp) -> tuple[list[SessionRecord], dict[str, Any], np.ndarray, np.ndarray,
                                                 list[GridEventRecord]]:
-        sessions = [s for s in self.store.open_sessions() if s.started_at <= at.to_pydatetime()]
+        # a car plugged in during the first step is planned from its arrival
+        first_step_end = (at + pd.Timedelta(minutes=self.config.step_minutes)).to_pydatetime()
+        sessions = [s for s in self.store.open_sessions() if s.started_at < first_step_end]
         cps = {cp.id: cp for cp in self.store.charge_points()}
         imported = np.zeros(len(sessions))
         exported = np.zeros(len(sessions))
@@ -136,8 +150,14 @@ class LiveFleet:
     async def snapshot(self, at: pd.Timestamp) -> FleetSnapshot:
         """The fleet at ``at`` as the database knows it."""
         at = pd.Timestamp(at).tz_convert("UTC")
-        sessions, cps, imported, exported, events = await asyncio.to_thread(self._read, at)
-        return self.build_snapshot(at, sessions, cps, imported, exported, events)
+        await self.pass_lock.acquire()
+        self._holder = asyncio.current_task()
+        try:
+            sessions, cps, imported, exported, events = await asyncio.to_thread(self._read, at)
+            return self.build_snapshot(at, sessions, cps, imported, exported, events)
+        except BaseException:
+            self.release()
+            raise
 
     def build_snapshot(self, at: pd.Timestamp, sessions: Sequence[SessionRecord], cps: dict[str, Any],
                        imported_kwh: np.ndarray, exported_kwh: np.ndarray, events: Sequence[GridEventRecord]
@@ -204,14 +224,26 @@ class LiveFleet:
     # --------------------------------------------------------------------------------------------- actuator
     async def apply(self, plan: Plan, until: pd.Timestamp) -> None:
         """Save ``plan`` and send every connected charge point its EVSEs' setpoints for the plan's horizon."""
+        try:
+            await self._apply(plan, until)
+        finally:
+            self.release()
+
+    async def _apply(self, plan: Plan, until: pd.Timestamp) -> None:
         keys: list[tuple[str, int]] = []
         for sid in plan.session_id:
             cp, evse, _ = str(sid).split("/", 2)
             keys.append((cp, int(evse)))
-        power = np.asarray(plan.schedule.net_kw, dtype=float).reshape(len(keys), plan.schedule.fleet.n_steps)
-        grid = plan.schedule.fleet.grid
+        fleet = plan.schedule.fleet
+        mean_kw = np.asarray(plan.schedule.net_kw, dtype=float).reshape(len(keys), fleet.n_steps)
+        # the plan's power is a mean over each step; a car plugged in for part of a step (it arrives or leaves
+        # in it) is told the power to draw while it is there, so that the step's energy is the plan's
+        share = fleet.availability()
+        power = np.where(share > 0, mean_kw / np.where(share > 0, share, 1.0), 0.0)
+        power = np.clip(power, -fleet.max_discharge_kw[:, None], fleet.max_charge_kw[:, None])
+        grid = fleet.grid
         meta = {"n_sessions": len(keys), "objective": float(plan.schedule.stats.get("objective", 0.0)),
-                "aggregate_kw": power.sum(axis=0).round(6).tolist(), "until": pd.Timestamp(until).isoformat()}
+                "aggregate_kw": mean_kw.sum(axis=0).round(6).tolist(), "until": pd.Timestamp(until).isoformat()}
         record = await asyncio.to_thread(self.store.save_plan, grid.start.to_pydatetime(), grid.step_minutes * 60,
                                          keys, power, meta=meta)
         self.last_plan = record
