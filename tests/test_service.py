@@ -495,3 +495,50 @@ def test_loop_tasks_replan_on_arrival_resend_on_reconnect_and_follow_the_clock(t
             await service.stop()
 
     asyncio.run(asyncio.wait_for(main(), 60))
+
+
+# --------------------------------------------------------------------------------------- the live snapshot
+
+
+def test_live_snapshot_from_the_store(tmp_path: Path) -> None:
+    """Energy so far from the register (the reading at the snapshot's moment included), assumed departure and
+    need, an OpenADR import limit as the fleet's limit and an OpenADR price over the tariff's."""
+    import pandas as pd
+
+    from vgi.service.live import LiveFleet
+    from vgi.service.store import MeterReading, Store
+
+    cfg = service_config(f"sqlite:///{tmp_path / 's.db'}", None).with_(
+        defaults={"dwell_hours": 5, "energy_kwh": 20, "battery_kwh": 60, "initial_soc": 0.2,
+                  "charge_efficiency": 0.9})
+    with Store.open(cfg.database_url) as store:
+        store.upsert_charge_point("CP1", password="cp1-password-123", site_id="depot", max_charge_kw=11)
+        store.start_session("CP1", 1, T0, 1000.0, transaction_id="A")
+        store.start_session("CP1", 2, T0 + 3 * STEP, 0.0, transaction_id="B")  # not plugged in yet at 10:30
+        store.add_meter_values([MeterReading("CP1", 1, T0 + k * STEP, ENERGY_REGISTER, w, "Wh", transaction_id="A")
+                                for k, w in ((1, 2750.0), (2, 4500.0))])
+        event = {"id": "e1", "programID": "p", "intervalPeriod": {"start": _iso(T0 + 4 * STEP), "duration": "PT30M"},
+                 "intervals": [{"id": 0, "payloads": [{"type": "IMPORT_CAPACITY_LIMIT", "values": [3.0]},
+                                                      {"type": "PRICE", "values": [0.5]}]}]}
+        store.save_event("vtn", "e1", "IMPORT_CAPACITY_LIMIT", T0 + 4 * STEP, T0 + 6 * STEP, payload=event)
+        fleet = LiveFleet(store, None, cfg, events_source="vtn")
+        at = pd.Timestamp(T0 + 2 * STEP)
+
+        async def take() -> Any:
+            found = await fleet.snapshot(at)
+            fleet.release()  # a snapshot holds the pass lock until its plan is applied
+            return found
+
+        snap = asyncio.run(take())
+    assert list(snap.fleet.session_id) == ["CP1/1/A"]
+    # 12 kWh at plug-in (0.2 x 60) + (4500 - 1000) Wh x 0.9
+    assert snap.fleet.e_init_kwh[0] == pytest.approx(12.0 + 3.5 * 0.9)
+    assert snap.fleet.e_need_kwh[0] == pytest.approx(12.0 + 20.0)
+    assert snap.grid.start == at and snap.fleet.max_charge_kw[0] == 11
+    assert snap.fleet.stop[0] == 20 - 2  # departs 5 h after 10:00, i.e. step 18 of a grid from 10:30
+    limit = np.asarray(snap.terms.fleet_import_limit_kw)
+    np.testing.assert_allclose(limit[2:4], 3.0)  # 11:00-11:30
+    assert (np.delete(limit, [2, 3]) > 100).all()  # no limit elsewhere
+    tariff_now = snap.prices.buy[0]
+    np.testing.assert_allclose(snap.prices.buy[2:4], 0.5)
+    assert tariff_now != 0.5

@@ -37,7 +37,7 @@ import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
-from vgi.aggregator.clock import Clock, WallClock
+from vgi.aggregator.clock import Clock, SimulatedClock, WallClock
 from vgi.aggregator.driver import LoopStep, loop_step, run_loop
 from vgi.errors import VgiError
 from vgi.model.timegrid import TimeGrid
@@ -106,6 +106,9 @@ class Service:
         :meth:`tick`, :meth:`poll`, :meth:`settle`)."""
         cfg = self.config
         loop = cfg.aggregator if loop is None else loop
+        if loop and isinstance(self.clock, SimulatedClock):
+            raise VgiError("a simulated clock jumps to every moment it is asked to wait for: the loop would run "
+                           "without end; start(loop=False) and call tick(), or give a clock that waits")
         self.store = store = await asyncio.to_thread(Store.open, cfg.database_url, schema=cfg.database_schema)
         try:
             self.credentials = await asyncio.to_thread(self._credentials, store)
@@ -388,9 +391,7 @@ class Service:
             "settlements": [{"event_id": s.event_id, "programme_id": s.programme_id, "start_at": _iso(s.start_at),
                              "delivered_kwh": s.delivered_kwh, "payment": s.payment, "penalty": s.penalty,
                              "currency": s.currency} for s in settlements[-10:]],
-            "last_pass": None if self.last_step is None else {
-                "at": _iso(self.last_step.at), "n_sessions": self.last_step.n_sessions,
-                "plan_seconds": self.last_step.plan_seconds},
+            "last_plan_at": None if fleet.last_plan is None else _iso(fleet.last_plan.grid_start_at),
         }
 
     def _event_state(self, store: Store, now: pd.Timestamp, settlements: list[SettlementRecord]

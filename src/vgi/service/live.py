@@ -127,16 +127,27 @@ class LiveFleet:
         cps = {cp.id: cp for cp in self.store.charge_points()}
         imported = np.zeros(len(sessions))
         exported = np.zeros(len(sessions))
+        # the latest import register of every session, in one read of the last hour; a session with no reading in
+        # it (a charge point that reports seldom) is read on its own
+        upto = (at + pd.Timedelta(milliseconds=1)).to_pydatetime()  # a reading at `at` itself counts
+        recent = self.store.meter_frame((at - pd.Timedelta(hours=1)).to_pydatetime(), upto, measurand=ENERGY_REGISTER)
+        recent = recent[recent["phase"].isna()]
+        latest = recent.groupby(["charge_point_id", "transaction_id"], sort=False)["value"].last().to_dict()
         for i, s in enumerate(sessions):
-            for measurand, out in ((ENERGY_REGISTER, imported), (EXPORT_REGISTER, exported)):
-                found = self.store.meter_values(end=at.to_pydatetime(), charge_point_id=s.charge_point_id,
-                                                transaction_id=s.transaction_id, measurand=measurand)
-                found = [r for r in found if r.phase is None]
-                if found:
-                    last = found[-1]
-                    wh = last.value * (1000.0 if last.unit == "kWh" else 1.0)
-                    start = s.meter_start_wh if measurand == ENERGY_REGISTER else found[0].value
-                    out[i] = max(wh - start, 0.0) / 1000.0
+            wh = latest.get((s.charge_point_id, s.transaction_id))
+            if wh is None:
+                found = [r for r in self.store.meter_values(end=upto, charge_point_id=s.charge_point_id,
+                                                            transaction_id=s.transaction_id, measurand=ENERGY_REGISTER)
+                         if r.phase is None]
+                wh = found[-1].value if found else None
+            if wh is not None:  # registers are stored in Wh (the CSMS normalises kWh)
+                imported[i] = max(float(wh) - s.meter_start_wh, 0.0) / 1000.0
+            if self.config.mode == "v2g":
+                back = [r for r in self.store.meter_values(end=upto, charge_point_id=s.charge_point_id,
+                                                           transaction_id=s.transaction_id, measurand=EXPORT_REGISTER)
+                        if r.phase is None]
+                if back:
+                    exported[i] = max(back[-1].value - back[0].value, 0.0) / 1000.0
         events = self.store.events(source=self.events_source) if self.events_source else []
         return sessions, cps, imported, exported, events
 
