@@ -223,6 +223,15 @@ async def _story(service: Service, clock: SimulatedClock) -> dict[str, Any]:
             out["event_id"] = created.json()["id"]
             assert await service.poll() == 1
             assert await service.poll() == 0  # the same event again changes nothing
+            # an event the utility deletes before it starts is cancelled in the store
+            later = await http.post("/events", headers=bl, json={
+                "programID": program["id"], "intervalPeriod": {"start": _iso(T0 + 16 * STEP), "duration": "PT1H"},
+                "intervals": [{"id": 0, "payloads": [{"type": "IMPORT_CAPACITY_LIMIT", "values": [1.0]}]}]})
+            assert await service.poll() == 1
+            assert (await http.delete(f"/events/{later.json()['id']}", headers=bl)).status_code == 200
+            assert await service.poll() == 1
+            gone = service.store.event(f"{service.http_url}/openadr", later.json()["id"])
+            assert gone is not None and gone.cancelled
 
             registers = {"CP1": 0.0, "CP2": 0.0}  # Wh
             following: dict[str, list[float]] = {"CP1": [], "CP2": []}  # kW per step, as each charge point drew

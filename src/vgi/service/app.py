@@ -106,6 +106,7 @@ class Service:
         :meth:`tick`, :meth:`poll`, :meth:`settle`)."""
         cfg = self.config
         loop = cfg.aggregator if loop is None else loop
+        _check_references(cfg)
         if loop and isinstance(self.clock, SimulatedClock):
             raise VgiError("a simulated clock jumps to every moment it is asked to wait for: the loop would run "
                            "without end; start(loop=False) and call tick(), or give a clock that waits")
@@ -451,6 +452,22 @@ class Service:
             return None, None
         series = result.baseline_kw
         return [float(v) for v in series], _iso(series.index[0])
+
+
+def _check_references(cfg: ServiceConfig) -> None:
+    """The tariff and the settlement programme exist (a one-line error naming the key otherwise)."""
+    from vgi.dr.programmes import get_programme
+    from vgi.io.tariff_library import get_tariff
+
+    try:
+        get_tariff(cfg.tariff)
+    except VgiError as exc:
+        raise VgiError(f"configuration key tariff: {exc}") from None
+    if cfg.settle_programme is not None:
+        try:
+            get_programme(cfg.settle_programme)
+        except VgiError as exc:
+            raise VgiError(f"configuration key settle_programme: {exc}") from None
 
 
 def _iso(value: datetime | pd.Timestamp | None) -> str | None:

@@ -310,6 +310,11 @@ class EventFollower:
         return self.ven.base_url
 
     def _poll(self, now: pd.Timestamp) -> int:
+        if self.ven.ven_id is None:  # register once (a VTN may target events at registered VENs only)
+            try:
+                self.ven.register()
+            except VgiError as exc:
+                LOGGER.warning("VEN %s not registered: %s", self.ven.ven_name, exc)
         ids = list(self.config.ven.program_ids)
         self.programs = {p.id: p for p in self.ven.programs() if p.id in ids}
         # programmes are followed by name or by id
@@ -317,7 +322,13 @@ class EventFollower:
         joined = [by_name.get(i, i) for i in ids]
         changed = 0
         now_s = now.timestamp()
-        for event in self.ven.events(joined):
+        events = self.ven.events(joined)
+        # an event the VTN no longer has (deleted: the utility called it off) is cancelled if still to come
+        present = {e.id for e in events}
+        for kept in self.store.events(source=self.source):
+            if kept.event_id not in present and (kept.end_at is None or pd.Timestamp(kept.end_at) > now):
+                changed += int(self.store.cancel_event(self.source, kept.event_id))
+        for event in events:
             spans = event_spans(event, now_s)
             if not event.id or not spans:
                 continue
