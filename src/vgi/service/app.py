@@ -116,10 +116,16 @@ class Service:
             await asyncio.to_thread(self._sync_charge_points, store)
             backend = StoreBackend(store, on_started=self._arrived, on_authenticated=self._reconnecting.add)
             self.csms = Csms(backend, host=cfg.ocpp.host, port=cfg.ocpp.port)
-            await self.csms.start()
+            try:
+                await self.csms.start()
+            except OSError as exc:
+                raise VgiError(f"ocpp: cannot listen on {cfg.ocpp.host}:{cfg.ocpp.port}: {exc.strerror}") from None
             self._socket = socket.socket(socket.AF_INET6 if ":" in cfg.http.host else socket.AF_INET)
             self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            self._socket.bind((cfg.http.host, cfg.http.port))
+            try:
+                self._socket.bind((cfg.http.host, cfg.http.port))
+            except OSError as exc:
+                raise VgiError(f"http: cannot listen on {cfg.http.host}:{cfg.http.port}: {exc.strerror}") from None
             ven_source = None
             if cfg.ven.enabled:
                 assert cfg.ven.vtn_url and cfg.ven.client_id and cfg.ven.client_secret
