@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from vgi.dr import pilots as P
+from vgi.errors import VgiError
 
 
 def check_common(r: P.PilotResult) -> None:
@@ -118,3 +119,18 @@ def test_new_pilots_report_the_reference_facts() -> None:
     assert cost.reported == float(facts["octo_dsr_cost"])
     assert P.shanghai_futebei_v2g().reported == float(facts["shanghai_futebeilu_v2g"])
     assert P.bmw_chargeforward_2(n_cars=10, n_days=2).reported == float(facts["bmw_cf2_peak_cut"])
+    assert P.bmw_chargeforward_2_user_value().reported == float(facts["bmw_cf2_user_value"])
+
+
+def test_bmw_chargeforward_2_user_value_by_hand() -> None:
+    r = P.bmw_chargeforward_2_user_value()
+    check_common(r)
+    # (USD 300 + 900) over 24 months = USD 600 a year at most; 150 a year for joining alone
+    assert r.ours == pytest.approx(600.0) and r.details["enrolment_only_per_year"] == pytest.approx(150.0)
+    # 325 a year over 2 years = 650 = 300 + 350 of the 900 for responses: 38.9 %
+    assert r.details["implied_response_share"] == pytest.approx(350 / 900)
+    assert r.details["enrolment_only_per_year"] < r.reported < r.ours
+    assert "USD 70" in r.explanation and "1,200 kWh" in r.explanation
+    assert P.bmw_chargeforward_2_user_value(months=12).ours == pytest.approx(1200.0)
+    with pytest.raises(VgiError, match="months must be positive"):
+        P.bmw_chargeforward_2_user_value(months=0)

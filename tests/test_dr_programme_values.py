@@ -86,3 +86,59 @@ def test_a_value_cannot_be_both_sourced_and_assumed() -> None:
     data["value_sources"] = {"no.such.field": {"source": "x", "applies_from": "2024-01-01"}}
     with pytest.raises(VgiError, match="does not name a field"):
         load_programme(data, "mine.yaml")
+
+
+def test_slow_reserve_cites_neso_and_still_flags_the_date() -> None:
+    sr = get_programme("uk-slow-reserve")
+    assert any("Transition Plan" in src for src in sr.source)
+    assert "searched again" in sr.assumptions["valid_from"]
+
+
+def test_revs_availability_price_follows_from_aud_400_a_car() -> None:
+    revs = get_programme("au-act-revs-v2g-fcas")
+    assert revs.country == "AU" and revs.services == ("frequency_response",) and revs.export_counts
+    # ActewAGL's modelling: about AUD 400 a car a year; Wallbox Quasar 7.4 kW; 8,760 h a year
+    assert revs.payments.availability_per_kw_hour == pytest.approx(400 / (7.4 * 8760), rel=1e-4)
+    src = revs.value_sources["payments.availability_per_kw_hour"]
+    assert src.applies_from == dt.date(2023, 4, 1) and "400" in src.detail and "7.4" in src.detail
+    assert revs.valid_from == dt.date(2020, 6, 1) == revs.value_sources["valid_from"].applies_from
+    # a year of one car's 7.4 kW made available gives back the AUD 400
+    assert revs.payments.availability_per_kw_hour * 7.4 * 8760 == pytest.approx(400, abs=0.01)
+    assert revs.is_assumption("timing.response_minutes")
+
+
+def test_pge_v2g_export_is_an_hourly_day_ahead_price_with_no_invented_level() -> None:
+    pge = get_programme("us-pge-v2x-export")
+    assert pge.valid_from == dt.date(2022, 10, 20) == pge.value_sources["valid_from"].applies_from
+    assert pge.timing.invitation == "day_ahead" and pge.timing.settlement_period_minutes == 60
+    rule = pge.payments.energy_down
+    assert rule is not None and rule.kind == "clearing" and rule.price_per_kwh is None
+    assert "NOT FOUND" in pge.assumptions["payments.energy_down.price_per_kwh"]
+    # the commercial pilot's USD 151 an EV a month is USD 1,812 a year, as its source says
+    assert "151" in pge.notes and f"{151 * 12:,}" in pge.notes
+    with pytest.raises(VgiError, match="needs the event's price"):
+        rule.price()
+    assert rule.price(0.35) == pytest.approx(0.35)  # an hour's given price is paid as it is
+
+
+def test_elrp_pays_v2g_exports_at_2_usd_per_kwh_settled_by_hand() -> None:
+    import pandas as pd
+
+    from vgi.dr.events import Event
+    from vgi.dr.settlement import settle_event
+
+    elrp = get_programme("us-ca-elrp-v2g-export")
+    rule = elrp.payments.energy_down
+    assert rule is not None and rule.price() == pytest.approx(2.0) and elrp.export_counts
+    src = elrp.value_sources["payments.energy_down.price_per_kwh"]
+    assert src.applies_from == dt.date(2022, 5, 1) and "USD 2" in src.detail
+    # a school bus charging 5 kW the hour before a 17:00-19:00 event, then exporting 60 kW:
+    # (5 - (-60)) kW x 2 h = 130 kWh at USD 2 = USD 260
+    tz = "America/Los_Angeles"
+    idx = pd.date_range("2024-07-10", periods=24, freq="1h", tz=tz)
+    kw = pd.Series(0.0, index=idx)
+    kw.iloc[16], kw.iloc[17], kw.iloc[18] = 5.0, -60.0, -60.0
+    res = settle_event(elrp, Event(idx[17], idx[19], committed_kw=60.0), kw)
+    assert res.response_kwh == pytest.approx(130.0) and res.energy_payment == pytest.approx(260.0)
+    # 30 to 60 event hours a year: USD 60-120 a year for each kW exported in every event hour
+    assert f"USD {2 * 30}-{2 * 60}" in elrp.notes

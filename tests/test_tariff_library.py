@@ -59,7 +59,7 @@ NAMES_IDS = (
         "uk-ovo-charge-anytime",
     ]
     + ["de-dynamic-spot-2024", "de-dynamic-14a-module3-2025"]
-    + ["au-ovo-the-ev-plan"]
+    + ["au-ovo-the-ev-plan", "au-red-energy-ev-saver", "au-engie-night-saver"]
 )
 # table 3-3 row (region_en in the reference CSV) -> slug
 CSV_SLUGS = {
@@ -147,7 +147,8 @@ def test_every_tariff_prices_a_year_without_gaps() -> None:
         export = np.full(len(idx), 0.5) if t.export.kind == "series" else None
         pv = tariff_prices(t, idx, spot, export)
         assert np.isfinite(pv.import_price).all(), tid
-        assert (pv.import_price > 0).all() or tid == "au-ovo-the-ev-plan", tid  # OVO AU: free 11:00-14:00
+        free_hours = {"au-ovo-the-ev-plan", "au-red-energy-ev-saver"}  # free 11:00-14:00 / weekends 12:00-14:00
+        assert (pv.import_price > 0).all() or tid in free_hours, tid
         assert (pv.import_price >= 0).all(), tid
         if not t.is_dynamic:
             # every scheduled period appears with its price

@@ -77,3 +77,30 @@ def test_ovo_charge_anytime_versions() -> None:
     assert bill(day("2025-11-04", london, {1: 3.5, 2: 3.5}), after).total == pytest.approx(0.98)
     with pytest.raises(VgiError, match="spans 2 versions of tariff 'uk-ovo-charge-anytime'"):
         tariff_for_period(tid, pd.Timestamp("2025-11-03", tz=london), pd.Timestamp("2025-11-05", tz=london))
+
+
+def test_red_energy_ev_saver_free_only_at_weekend_midday() -> None:
+    t = get_tariff("au-red-energy-ev-saver")
+    assert not t.hours_verified and t.verification == "unverified"
+    assert "assumption" in t.verification_detail["other hours"]
+    mel = "Australia/Melbourne"
+    # Saturday 1 June 2024, 1 kW all day: 12:00-14:00 free, 22 h x 0.24 = 5.28 AUD
+    assert bill(day("2024-06-01", mel, 1.0), t).total == pytest.approx(22 * 0.24)
+    # Monday 3 June 2024: no free hours, 24 h x 0.24 = 5.76 AUD
+    assert bill(day("2024-06-03", mel, 1.0), t).total == pytest.approx(24 * 0.24)
+    # 7 kW only 12:00-14:00 on the Sunday: nothing to pay; the same on the Monday: 14 kWh x 0.24
+    assert bill(day("2024-06-02", mel, {12: 7.0, 13: 7.0}), t).total == pytest.approx(0.0)
+    assert bill(day("2024-06-03", mel, {12: 7.0, 13: 7.0}), t).total == pytest.approx(14 * 0.24)
+
+
+def test_engie_night_saver_takes_6c_off_midnight_to_6am() -> None:
+    t = get_tariff("au-engie-night-saver")
+    assert not t.hours_verified and "6 c" in t.verification_detail["discount"]
+    mel = "Australia/Melbourne"
+    base = 0.24
+    # 1 kW all day: 6 h at base - 0.06, 18 h at base = 1.08 + 4.32 = 5.40 AUD
+    assert bill(day("2024-06-03", mel, 1.0), t).total == pytest.approx(6 * (base - 0.06) + 18 * base)
+    # a 7 kW car charging 01:00-05:00 (28 kWh) saves 28 x 0.06 = 1.68 AUD against the same energy at 18:00-22:00
+    night = bill(day("2024-06-03", mel, {h: 7.0 for h in range(1, 5)}), t).total
+    evening = bill(day("2024-06-03", mel, {h: 7.0 for h in range(18, 22)}), t).total
+    assert evening - night == pytest.approx(28 * 0.06)

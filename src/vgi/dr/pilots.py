@@ -17,6 +17,8 @@ assumption is named.  ``docs/pilots.md`` shows the table :func:`pilot_table` pri
 * :func:`octopus_scarcity_reserve` — Octopus's Domestic Scarcity Reserve trial: 105,300 households registered, a
   third took part, 197 MWh in all, 12.3 MW an event, 0.79 / 0.46 kWh a household and event, GBP 227/MWh (2.3.1).
 * :func:`bmw_chargeforward_2` — BMW ChargeForward phase II: peak charging load cut by 83 % (2.3.1).
+* :func:`bmw_chargeforward_2_user_value` — the same pilot's USD 325 a year to a driver, beside the incentives'
+  ceiling (the USD 70 a site and 1,200 kWh a car are not reproducible from public figures; the function says why).
 * :func:`shanghai_futebei_v2g` — Shanghai's Futebei Road V2G station (the city's virtual power plant): 5 V2G
   chargers, 600 kW of reverse power at most (3.3.2).
 
@@ -42,6 +44,7 @@ __all__ = [
     "PilotResult",
     "bmw_chargeforward_1",
     "bmw_chargeforward_2",
+    "bmw_chargeforward_2_user_value",
     "oakland_school_buses",
     "octopus_power_pack",
     "octopus_scarcity_reserve",
@@ -568,6 +571,52 @@ def bmw_chargeforward_2(seed: int = 0, n_cars: int = 200, n_days: int = 14, peak
     )
 
 
+def bmw_chargeforward_2_user_value(months: int = 24, enrolment_usd: float = 300.0,
+                                   max_response_usd: float = 900.0) -> PilotResult:
+    """BMW ChargeForward phase II: the reported USD 325 a year a driver can expect, beside the most the pilot's
+    incentives could pay a year.
+
+    The public figures are the incentives (USD 300 on joining and up to USD 900 more for responding, seed report
+    2.3.1) and the pilot's length (a 24-month programme, BMW's announcement of November 2016).  Ours is the ceiling
+    ``(enrolment_usd + max_response_usd) / (months / 12)``; the USD 70 a site and 1,200 kWh a car cannot be built
+    from public figures (see the explanation).
+    """
+    if months <= 0:
+        raise VgiError(f"months must be positive, got {months}")
+    reported = 325.0
+    years = months / 12.0
+    ceiling = (enrolment_usd + max_response_usd) / years
+    enrolment_only = enrolment_usd / years
+    explanation = (
+        f"The incentives give at most USD {ceiling:,.0f} a year (USD {enrolment_usd:,.0f} + {max_response_usd:,.0f} "
+        f"over {months} months) and USD {enrolment_only:,.0f} a year to a driver who never responds; the reported "
+        f"USD {reported:,.0f} is {reported / ceiling:.0%} of the ceiling, i.e. a driver earning about "
+        f"{(reported * years - enrolment_usd) / max_response_usd:.0%} of the response incentive.  How the pilot "
+        "arrived at USD 325 (survey, incentives paid, or bill savings) is not published, so this is a bound, not a "
+        "reproduction.  Not reproduced: the USD 70 of distribution deferral a site and year (it needs the "
+        "feeders' avoided capacity cost per kW and each site's peak, not public; the report gives USD 450 as the "
+        "upper end over its 21 sites) and the 1,200 kWh of renewable energy a car absorbs "
+        "(it needs the pilot's renewable signal and each car's charging, not public)."
+    )
+    return PilotResult(
+        pilot="BMW ChargeForward phase II (PG&E)",
+        quantity="yearly benefit to a driver (ours: the incentives' ceiling)",
+        unit="USD/yr",
+        reported=reported,
+        reported_source=f"{SEED_REPORT}, section 2.3.1; shared/reference/pilot_facts.csv (bmw_cf2_user_value)",
+        ours=ceiling,
+        inputs={
+            "incentives": f"USD {enrolment_usd:,.0f} on joining and up to USD {max_response_usd:,.0f} for responses "
+                          f"({SEED_REPORT}, 2.3.1)",
+            "length": f"{months} months (BMW of North America, announcement of phase II, November 2016, via "
+                      "bmwblog.com; bmwchargeforward.com: runs through December 2018)",
+        },
+        explanation=explanation,
+        details={"enrolment_only_per_year": enrolment_only, "years": years,
+                 "implied_response_share": (reported * years - enrolment_usd) / max_response_usd},
+    )
+
+
 # ----------------------------------------------------------------------------------------------- Shanghai
 
 
@@ -616,5 +665,6 @@ def pilot_table(seed: int = 0) -> pd.DataFrame:
     """Every pilot figure: pilot, quantity, unit, reported, ours, ratio, explanation."""
     results: list[PilotResult] = [shenzhen_2024(seed), *octopus_power_pack(), oakland_school_buses(seed),
                                   bmw_chargeforward_1(seed), *octopus_scarcity_reserve(), bmw_chargeforward_2(seed),
+                                  bmw_chargeforward_2_user_value(),
                                   shanghai_futebei_v2g()]
     return pd.DataFrame([{k: v for k, v in r.to_dict().items() if k not in ("inputs", "details")} for r in results])
