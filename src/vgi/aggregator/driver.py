@@ -8,6 +8,10 @@ see them, and builds each snapshot from what was committed so far.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -25,20 +29,21 @@ from vgi.schedule.prices import PriceInputs
 from vgi.schedule.problem import FleetOnGrid, Mode, Schedule
 from vgi.schedule.terms import CouplingTerms
 
-__all__ = ["Actuator", "FleetSource", "LoopStep", "SimulatedFleet", "run_loop", "simulate"]
+__all__ = ["Actuator", "FleetSource", "LoopStep", "SimulatedFleet", "loop_step", "run_loop", "simulate"]
 
 
 class FleetSource(Protocol):
-    """Where snapshots come from: simulated sessions, or the service's database."""
+    """Where snapshots come from: simulated sessions, or the service's database.  ``snapshot`` may be a coroutine
+    (the live service reads its database off the event loop); the loop awaits it then."""
 
-    def snapshot(self, at: pd.Timestamp) -> FleetSnapshot: ...
+    def snapshot(self, at: pd.Timestamp) -> FleetSnapshot | Awaitable[FleetSnapshot]: ...
 
 
 class Actuator(Protocol):
     """Where plans go: a simulated meter, or charge points.  ``apply`` is told the plan and the moment the next
-    plan will replace it."""
+    plan will replace it; it may be a coroutine (the live service sends charging profiles), awaited by the loop."""
 
-    def apply(self, plan: Plan, until: pd.Timestamp) -> None: ...
+    def apply(self, plan: Plan, until: pd.Timestamp) -> Awaitable[None] | None: ...
 
 
 @dataclass(frozen=True)
@@ -62,8 +67,6 @@ async def run_loop(
     options: ScheduleOptions | None = None,
 ) -> list[LoopStep]:
     """Every ``replan_every`` steps until ``until``: snapshot, re-plan, apply, wait.  Returns what each pass did."""
-    import time
-
     if replan_every < 1:
         raise VgiError(f"replan_every must be at least 1, got {replan_every}")
     period = pd.Timedelta(minutes=step_minutes * replan_every)
@@ -71,16 +74,34 @@ async def run_loop(
     at = clock.now().floor(pd.Timedelta(minutes=step_minutes))
     until = pd.Timestamp(until)
     while at < until:
-        t0 = time.perf_counter()
-        snap = source.snapshot(at)
-        plan = replan(snap, options)
-        elapsed = time.perf_counter() - t0
         following = min(at + period, until)
-        actuator.apply(plan, following)
-        done.append(LoopStep(at, len(snap.fleet), elapsed, float(plan.schedule.stats.get("objective", 0.0))))
+        done.append(await loop_step(source, actuator, at, following, options))
         await clock.sleep_until(following)
         at = following
     return done
+
+
+async def loop_step(
+    source: FleetSource,
+    actuator: Actuator,
+    at: pd.Timestamp,
+    following: pd.Timestamp,
+    options: ScheduleOptions | None = None,
+    *,
+    offload: bool = False,
+) -> LoopStep:
+    """One pass of the loop at ``at``: snapshot, re-plan, apply until ``following``.  ``snapshot`` and ``apply``
+    are awaited when they return awaitables (the live service), called plainly otherwise (a simulation);
+    ``offload`` solves in a worker thread so that the event loop keeps serving charge points meanwhile."""
+    t0 = time.perf_counter()
+    found = source.snapshot(at)
+    snap: FleetSnapshot = await found if inspect.isawaitable(found) else found
+    plan = await asyncio.to_thread(replan, snap, options) if offload else replan(snap, options)
+    elapsed = time.perf_counter() - t0
+    applied = actuator.apply(plan, following)
+    if inspect.isawaitable(applied):
+        await applied
+    return LoopStep(at, len(snap.fleet), elapsed, float(plan.schedule.stats.get("objective", 0.0)))
 
 
 @dataclass(eq=False)

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "offer": "vgi.cli.dr_cmd:offer",
     "settle": "vgi.cli.dr_cmd:settle",
     "db": "vgi.cli.db_cmd:db",
+    "serve": "vgi.cli.serve_cmd:serve",
 }
 
 
