@@ -132,3 +132,16 @@ def test_online_keeping_the_plans_rest_matches_solving_every_step(mode: str) -> 
     scale = max(1.0, abs(float(every.stats["objective"])))
     assert kept.stats["objective"] == pytest.approx(every.stats["objective"], abs=1e-4 * scale)
     check_feasible(fleet, kept.charge_kw, kept.discharge_kw)
+
+
+@pytest.mark.skipif(not exact.HAVE_NUMBA, reason="numba not installed")
+@pytest.mark.parametrize("seed", [0, 1])
+def test_compiled_distinct_prices_match_the_numpy_ones(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    buy = np.round(rng.normal(0.5, 0.3, (7, 40)), 1 + seed)  # ties
+    sell = np.where(rng.random((7, 40)) < 0.5, 0.0, np.round(buy * 0.9, 2))
+    buy[0, :5] = -0.0
+    for got, want in zip(exact._distinct_jit(buy), exact._distinct(buy), strict=True):
+        assert np.array_equal(got, want)
+    for got, want in zip(exact._distinct_pairs_jit(buy, sell), exact._distinct_pairs(buy, sell), strict=True):
+        assert np.array_equal(got, want)

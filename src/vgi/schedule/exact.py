@@ -669,6 +669,64 @@ def _distinct_pairs(buy: np.ndarray, sell: np.ndarray) -> tuple[np.ndarray, np.n
     return values_buy, values_sell, is_new.sum(axis=1).astype(np.int64), index
 
 
+def _distinct_loop(prices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_distinct` as one loop per row (compiled with numba: no per-call numpy overhead on small rows)."""
+    n_rows, n_steps = prices.shape
+    values = np.zeros((n_rows, n_steps))
+    counts = np.zeros(n_rows, dtype=np.int64)
+    index = np.empty((n_rows, n_steps), dtype=np.int64)
+    for g in range(n_rows):
+        order = np.argsort(prices[g], kind="mergesort")
+        r = -1
+        prev = 0.0
+        for k in range(n_steps):
+            v = prices[g, order[k]]
+            if r < 0 or v != prev:
+                r += 1
+                values[g, r] = v
+                prev = v
+            index[g, order[k]] = r
+        counts[g] = r + 1
+    return values, counts, index
+
+
+def _distinct_pairs_loop(
+    buy: np.ndarray, sell: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_distinct_pairs` as one loop per row (compiled with numba)."""
+    n_rows, n_steps = buy.shape
+    values_buy = np.zeros((n_rows, n_steps))
+    values_sell = np.zeros((n_rows, n_steps))
+    counts = np.zeros(n_rows, dtype=np.int64)
+    index = np.empty((n_rows, n_steps), dtype=np.int64)
+    for g in range(n_rows):
+        by_sell = np.argsort(sell[g], kind="mergesort")
+        order = by_sell[np.argsort(buy[g][by_sell], kind="mergesort")]  # by buy, then sell (a lexsort)
+        r = -1
+        prev_b = 0.0
+        prev_s = 0.0
+        for k in range(n_steps):
+            b = buy[g, order[k]]
+            v = sell[g, order[k]]
+            if r < 0 or b != prev_b or v != prev_s:
+                r += 1
+                values_buy[g, r] = b
+                values_sell[g, r] = v
+                prev_b = b
+                prev_s = v
+            index[g, order[k]] = r
+        counts[g] = r + 1
+    return values_buy, values_sell, counts, index
+
+
+_distinct_jit: Any = None
+_distinct_pairs_jit: Any = None
+if HAVE_NUMBA:
+    assert _numba is not None
+    _distinct_jit = _numba.njit(cache=True)(_distinct_loop)
+    _distinct_pairs_jit = _numba.njit(cache=True)(_distinct_pairs_loop)
+
+
 def _fleet_arrays(fleet: FleetOnGrid) -> dict[str, np.ndarray]:
     return {
         "start": np.ascontiguousarray(fleet.start, dtype=np.int64),
@@ -815,9 +873,9 @@ def price_response(
             buy,
             sell,
             order_a,
-            *_distinct(buy),
-            *_distinct(sell),
-            *_distinct_pairs(buy, sell),
+            *_distinct_jit(buy),
+            *_distinct_jit(sell),
+            *_distinct_pairs_jit(buy, sell),
             dt,
             wear,
             pen,
