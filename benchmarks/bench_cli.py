@@ -140,6 +140,19 @@ def run_phases(n: int, fleet_path: Path, out_dir: Path, args: argparse.Namespace
     direct = solve_coupled(fleet, prices, options)
     out["direct_solve_s"] = time.perf_counter() - t0
     out["direct_certified_gap"] = direct.stats["certified_gap"]
+    out["direct_pricing_s"] = direct.stats["pricing_seconds"]
+    out["direct_iterations"] = direct.stats["iterations"]
+    out["direct_objective"] = direct.stats["objective"]
+    del direct
+    if args.pricing_baseline:
+        # the pricing before 2026-12: sums per group and perturbation pattern, the shadow prices taken off after
+        t0 = time.perf_counter()
+        old = solve_coupled(fleet, prices, options, price_by_pattern=True)
+        out["old_pricing_solve_s"] = time.perf_counter() - t0
+        out["old_pricing_s"] = old.stats["pricing_seconds"]
+        out["old_iterations"] = old.stats["iterations"]
+        out["old_objective"] = old.stats["objective"]
+        out["old_certified_gap"] = old.stats["certified_gap"]
     return out
 
 
@@ -154,6 +167,8 @@ def main() -> None:
     parser.add_argument("--baseline-max", type=int, default=500_000,
                         help="largest N also written by the old writer (13 GB at 1,000,000)")
     parser.add_argument("--workdir", help="folder for the fleets and schedules (default: a temporary one)")
+    parser.add_argument("--pricing-baseline", action="store_true",
+                        help="also solve with the decomposition's pricing as it was before (price_by_pattern)")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # child: the phases of one size, JSON out
     args = parser.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="vgi-bench-cli-"))
@@ -194,7 +209,8 @@ def main() -> None:
         # 2. phase by phase, with the baselines
         done = subprocess.run([sys.executable, __file__, "--one", str(n), "--workdir", str(work), "--kappa",
                                str(args.kappa), "--gap", str(args.gap), "--days", str(args.days), "--timezone",
-                               args.timezone, "--baseline-max", str(args.baseline_max)],
+                               args.timezone, "--baseline-max", str(args.baseline_max),
+                               *(["--pricing-baseline"] if args.pricing_baseline else [])],
                               capture_output=True, text=True, check=False)
         if done.returncode != 0:
             print(f"  phases failed: {done.stderr.strip()[-500:]}")
@@ -212,7 +228,14 @@ def main() -> None:
         else:
             print(f"  write   baseline skipped (N > --baseline-max {args.baseline_max:,})")
         print(f"  solver  direct solve_coupled (bench_coupled's path) on the same fleet: {r['direct_solve_s']:.1f} s "
-              f"(gap {r['direct_certified_gap']:.1e}); CLI solve / direct {r['solve_s'] / r['direct_solve_s']:.2f}")
+              f"(gap {r['direct_certified_gap']:.1e}, {r['direct_iterations']} rounds, pricing "
+              f"{r['direct_pricing_s']:.1f} s); CLI solve / direct {r['solve_s'] / r['direct_solve_s']:.2f}")
+        if "old_pricing_solve_s" in r:
+            print(f"  pricing baseline (per group and pattern, before): {r['old_pricing_solve_s']:.1f} s (pricing "
+                  f"{r['old_pricing_s']:.1f} s, {r['old_iterations']} rounds, gap {r['old_certified_gap']:.1e}); "
+                  f"new is {r['old_pricing_solve_s'] / r['direct_solve_s']:.2f}x faster, pricing "
+                  f"{r['old_pricing_s'] / r['direct_pricing_s']:.2f}x; objectives differ by "
+                  f"{abs(r['old_objective'] - r['direct_objective']) / abs(r['old_objective']):.1e} (relative)")
         fleet.unlink()
 
 

@@ -80,6 +80,8 @@ __all__ = [
 ]
 
 INF = highspy.kHighsInf
+#: round of a column made from given schedules (``warm_schedule``), not from pricing; -1 is the idle column
+SCHEDULE = -2
 #: rows of EVs priced at once when per-EV schedules are rebuilt (bounds temporary memory)
 CHUNK_ROWS = 65_536
 
@@ -828,6 +830,7 @@ class _Level:
         k_of: np.ndarray,
         stabilisation: float,
         result: DecompositionResult,
+        by_pattern: bool = False,
     ) -> None:
         self.fleet = fleet
         self.prices = prices
@@ -841,7 +844,8 @@ class _Level:
         self.eps = eps
         self.K = eps.shape[0]
         self.price_row = coupling.node_of_session * self.K + k_of
-        self.agg_index = group * self.K + k_of
+        self.k_of = k_of
+        self.by_pattern = by_pattern
         self.result = result
         self.alpha = stabilisation
         self.ev_buy, self.ev_sell = coupling.ev_prices(prices.buy, prices.sell)  # (R, T) the cars' own prices
@@ -863,6 +867,8 @@ class _Level:
         self.lam_rmp: np.ndarray | None = None
         self.pi = np.full(self.G, np.inf)
         self.mu = np.zeros(0)
+        self.schedule_c: np.ndarray | None = None
+        self.schedule_d: np.ndarray | None = None
         idle_unmet = np.maximum(fleet.e_need_kwh - fleet.e_init_kwh, 0.0)
         idle_cost = np.bincount(group, idle_unmet, minlength=self.G) * coupling.unmet_penalty_per_kwh
         self._build_master(idle_cost)
@@ -941,12 +947,13 @@ class _Level:
 
     # -- pricing -----------------------------------------------------------------------------------------------
 
-    def _rows(self, lams: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Price rows for each shadow price ``j``, node ``r``, perturbation ``k`` (row ``(j * R + r) * K + k``)."""
+    def _rows(self, lams: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Price rows for each shadow price ``j``, node ``r``, perturbation ``k`` (row ``(j * R + r) * K + k``):
+        buy, sell, and the shift (shadow price + perturbation) they add to the cars' own prices."""
         shift = np.stack(lams)[:, :, None, :] + self.eps[None, None, :, :]
         buy = (self.ev_buy[None, :, None, :] + shift).reshape(len(lams) * self.R * self.K, self.T)
         sell = (self.ev_sell[None, :, None, :] + shift).reshape(len(lams) * self.R * self.K, self.T)
-        return buy, sell
+        return buy, sell, shift.reshape(len(lams) * self.R * self.K, self.T)
 
     def register(self, lam: np.ndarray) -> int:
         self.lambdas.append(lam)
@@ -966,7 +973,7 @@ class _Level:
         used = np.unique(rounds[groups])
         local = np.full(len(self.lambdas), -1, dtype=np.int64)
         local[used] = np.arange(len(used))
-        buy, sell = self._rows([self.lambdas[int(j)] for j in used])
+        buy, sell, shift = self._rows([self.lambdas[int(j)] for j in used])
         g_round = np.full(self.G, -1, dtype=np.int64)
         g_round[groups] = local[rounds[groups]]
         if len(groups) == self.G:
@@ -975,24 +982,46 @@ class _Level:
             rows_of = np.flatnonzero(g_round[self.group] >= 0)
             fleet = subset_fleet(self.fleet, rows_of)
         sel = slice(None) if rows_of is None else rows_of
-        res = exact.price_response(
-            fleet,
-            buy,
-            sell,
-            group=g_round[self.group[sel]] * (self.R * self.K) + self.price_row[sel],
-            wear_cost_per_kwh=self.c.wear_cost_per_kwh,
-            unmet_penalty_per_kwh=self.c.unmet_penalty_per_kwh,
-            aggregate_by=self.agg_index[sel],
-            n_aggregate=self.G * self.K,
-        )
-        net_gk = (np.asarray(res.charge_kw) - np.asarray(res.discharge_kw)).reshape(self.G, self.K, self.T)[groups]
-        cost_gk = np.asarray(res.cost, dtype=float).reshape(self.G, self.K)[groups]
-        lam_g = np.stack([self.lambdas[int(rounds[g])][self.node_of_group[g]] for g in groups])
-        shift = lam_g[:, None, :] + self.eps[None, :, :]
-        true_cost = (cost_gk - self.dt * np.einsum("gkt,gkt->gk", shift, net_gk)).sum(axis=1)
-        bound = float(cost_gk.sum()) - self.eps_bound if len(used) == 1 and len(groups) == self.G else None
+        if self.by_pattern:
+            # the method before 2026-12 (a benchmark baseline): sums per group and pattern, (G, K, T), the shift
+            # taken off afterwards
+            res = exact.price_response(
+                fleet,
+                buy,
+                sell,
+                group=g_round[self.group[sel]] * (self.R * self.K) + self.price_row[sel],
+                wear_cost_per_kwh=self.c.wear_cost_per_kwh,
+                unmet_penalty_per_kwh=self.c.unmet_penalty_per_kwh,
+                aggregate_by=self.group[sel] * self.K + self.k_of[sel],
+                n_aggregate=self.G * self.K,
+            )
+            net_gk = (np.asarray(res.charge_kw) - np.asarray(res.discharge_kw)).reshape(self.G, self.K, self.T)
+            net_gk = net_gk[groups]
+            cost_gk = np.asarray(res.cost, dtype=float).reshape(self.G, self.K)[groups]
+            lam_g = np.stack([self.lambdas[int(rounds[g])][self.node_of_group[g]] for g in groups])
+            moved = lam_g[:, None, :] + self.eps[None, :, :]
+            true_cost = (cost_gk - self.dt * np.einsum("gkt,gkt->gk", moved, net_gk)).sum(axis=1)
+            net = net_gk.sum(axis=1)
+        else:
+            # the cost of a column is the true cost: at the prices less the shadow price and perturbation of each
+            # session's price row (taken off inside the kernel, summed per group: no (G, K, T) array is built)
+            res = exact.price_response(
+                fleet,
+                buy,
+                sell,
+                group=g_round[self.group[sel]] * (self.R * self.K) + self.price_row[sel],
+                wear_cost_per_kwh=self.c.wear_cost_per_kwh,
+                unmet_penalty_per_kwh=self.c.unmet_penalty_per_kwh,
+                aggregate_by=self.group[sel],
+                n_aggregate=self.G,
+                cost_shift=shift,
+            )
+            assert res.discharge_kw is not None
+            net = np.subtract(res.charge_kw, res.discharge_kw, out=res.charge_kw)[groups]
+            true_cost = np.asarray(res.cost, dtype=float)[groups]
+        bound = res.objective - self.eps_bound if len(used) == 1 and len(groups) == self.G else None
         self.result.pricing_seconds += time.perf_counter() - t0
-        return groups, net_gk.sum(axis=1), true_cost, bound
+        return groups, net, true_cost, bound
 
     def price_all(self, lam: np.ndarray, add: str = "improving") -> bool:
         """Price every group at ``lam``; update the bound; add columns (``all`` or ``improving`` ones).
@@ -1013,6 +1042,28 @@ class _Level:
             new = np.flatnonzero(rc < -1e-9 * scale / self.G)
         self._add_columns(groups[new], net[new], cost[new], np.full(len(new), k))
         return len(new) > 0
+
+    def add_schedule_columns(self, charge_kw: np.ndarray, discharge_kw: np.ndarray | None) -> None:
+        """One column per group from given per-session schedules (e.g. the rest of the previous re-plan's plan,
+        zeros for cars it did not know), clipped to every bound of each car first, so that the column is feasible;
+        :meth:`recover` writes these schedules back with the master's weight.  A start only: the bound does not use
+        it."""
+        fleet = self.fleet
+        c, d = fleet.clip_power(charge_kw, discharge_kw)
+        if d is None:
+            d = np.zeros_like(c)
+        dt = self.dt
+        node = self.c.node_of_session
+        energy = ((self.ev_buy[node] * c).sum(axis=1) - (self.ev_sell[node] * d).sum(axis=1)) * dt
+        out = (d / fleet.discharge_efficiency[:, None]).sum(axis=1) * dt
+        final = fleet.e_init_kwh + (c * fleet.charge_efficiency[:, None]).sum(axis=1) * dt - out
+        unmet = np.maximum(fleet.e_need_kwh - final, 0.0)
+        cost = energy + self.c.wear_cost_per_kwh * out + self.c.unmet_penalty_per_kwh * unmet
+        net = np.zeros((self.G, self.T))
+        np.add.at(net, self.group, c - d)
+        self.schedule_c, self.schedule_d = c, d
+        groups = np.arange(self.G)
+        self._add_columns(groups, net, np.bincount(self.group, cost, minlength=self.G), np.full(self.G, SCHEDULE))
 
     def exact_bound(self, lam: np.ndarray) -> float:
         """The Lagrangian bound at ``lam`` without perturbations (one more pricing pass, nothing taken off)."""
@@ -1100,6 +1151,15 @@ class _Level:
         """
         t0 = time.perf_counter()
         active = self.active_columns(mu)
+        if self.schedule_c is not None:
+            # the given schedules' columns: their own schedules, with the master's weight
+            w_sched = np.array([sum(w for k, w in cols if k == SCHEDULE) for cols in active])
+            if (w_sched > 0).any():
+                rows = np.flatnonzero(w_sched[self.group] > 0)
+                w = w_sched[self.group[rows]][:, None]
+                charge_out[rows] += w * self.schedule_c[rows]
+                if discharge_out is not None and self.schedule_d is not None:
+                    discharge_out[rows] += w * self.schedule_d[rows]
         depth = max((len(a) for a in active), default=0)
         for j in range(depth):
             weight = np.zeros(self.G)
@@ -1112,7 +1172,7 @@ class _Level:
                 continue
             local = np.full(len(self.lambdas), -1, dtype=np.int64)
             local[used] = np.arange(len(used))
-            buy, sell = self._rows([self.lambdas[int(k)] for k in used])
+            buy, sell, _ = self._rows([self.lambdas[int(k)] for k in used])
             rows = np.flatnonzero(rounds[self.group] >= 0)
             for lo in range(0, len(rows), CHUNK_ROWS):
                 part = rows[lo : lo + CHUNK_ROWS]
@@ -1288,6 +1348,8 @@ def _solve_levels(
     base_size: int,
     level_factor: int,
     t_origin: float,
+    by_pattern: bool = False,
+    warm_schedule: tuple[np.ndarray, np.ndarray | None] | None = None,
 ) -> _Level:
     """Column generation on nested samples of the fleet, smallest first, each warm-starting the next; the last
     level is the whole fleet, whose master solution is written into ``charge`` / ``discharge`` (when given).
@@ -1323,6 +1385,7 @@ def _solve_levels(
             plan.k_of[rows],
             stabilisation,
             result,
+            by_pattern,
         )
         if previous is None:
             if start_prices is not None and np.shape(start_prices) == (R, prices.buy.shape[-1]):
@@ -1333,6 +1396,8 @@ def _solve_levels(
             level.price_all(lam0, add="all")
         else:
             level.warm_start(previous, previous.mu)
+        if top and warm_schedule is not None:
+            level.add_schedule_columns(*warm_schedule)
         tol = gap_tolerance if top else max(gap_tolerance / 3.0, 1e-9)
         t_level = time.perf_counter()
         status = level.run(tol, deadline, max_iterations, t_origin)
@@ -1432,6 +1497,8 @@ def solve_coupled(
     reference_lp: bool = False,
     peak_floor_kw: float = 0.0,
     warm_prices: np.ndarray | None = None,
+    price_by_pattern: bool = False,
+    warm_schedule: tuple[np.ndarray, np.ndarray | None] | None = None,
 ) -> Schedule:
     """Schedule a coupled fleet by column generation; every run reports its certified optimality gap.
 
@@ -1456,6 +1523,12 @@ def solve_coupled(
         warm_prices: shadow prices (nodes x steps, currency/kWh) to start from instead of the virtual battery's,
             e.g. ``details["shadow_prices"]`` of the previous re-plan shifted by a step; a start only, never part
             of the certificate (used where the fleet is one node).
+        warm_schedule: per-session charge and discharge (N x T, kW) to start from, e.g. the rest of the previous
+            re-plan's plan (zeros for new cars): clipped to each car's bounds, one column per group of the whole
+            fleet's master (used where the fleet is one node); a start only, never part of the certificate.
+        price_by_pattern: the pricing as it was before 2026-12 (sums per group and perturbation pattern, the
+            shadow prices' cost taken off afterwards over (groups, patterns, steps) arrays): the same columns to
+            rounding, slower and larger at many groups and steps; kept as the benchmarks' baseline.
 
     Returns:
         a :class:`Schedule` whose ``stats`` hold ``objective`` (= ``upper_bound``, the returned schedule's
@@ -1483,6 +1556,7 @@ def solve_coupled(
         base_size=base_size,
         level_factor=level_factor,
         t_origin=t0,
+        by_pattern=price_by_pattern,
     )
     if perturbation is None:
         perturbation = min(1e-5, gap_tol / 100.0)
@@ -1517,7 +1591,16 @@ def solve_coupled(
                 result.lower_bound = max(result.lower_bound, first.lower_bound)
         else:
             _solve_levels(
-                fleet, prices, coupling, plan, result, charge, discharge, start_prices=warm_prices, **settings
+                fleet,
+                prices,
+                coupling,
+                plan,
+                result,
+                charge,
+                discharge,
+                start_prices=warm_prices,
+                warm_schedule=warm_schedule,
+                **settings,
             )
         finite = coupling.node_import_kw[np.isfinite(coupling.node_import_kw)]
         tol_kw = 1e-6 * max(1.0, float(np.abs(finite).max(initial=1.0)))

@@ -388,6 +388,8 @@ def _run_chunks(
     agg_cost: np.ndarray,
     out_unmet: np.ndarray,
     out_cost: np.ndarray,
+    shift: np.ndarray,
+    use_shift: bool,
 ) -> None:
     n_steps = buy.shape[1]
     n_chunks = bounds.shape[0] - 1
@@ -470,7 +472,13 @@ def _run_chunks(
             out_cost[i] = cost
             if aggregate:
                 gi = agg_index[i]
-                agg_cost[ci, gi] += cost
+                if use_shift:  # the group's cost at the prices less the shift of the session's price row
+                    moved = 0.0
+                    for t in range(s0, s1):
+                        moved += shift[g, t] * (rc[t] - rd[t])
+                    agg_cost[ci, gi] += cost - dt * moved
+                else:
+                    agg_cost[ci, gi] += cost
                 for t in range(s0, s1):
                     agg_c[ci, gi, t] += rc[t]
                     agg_d[ci, gi, t] += rd[t]
@@ -661,6 +669,64 @@ def _distinct_pairs(buy: np.ndarray, sell: np.ndarray) -> tuple[np.ndarray, np.n
     return values_buy, values_sell, is_new.sum(axis=1).astype(np.int64), index
 
 
+def _distinct_loop(prices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_distinct` as one loop per row (compiled with numba: no per-call numpy overhead on small rows)."""
+    n_rows, n_steps = prices.shape
+    values = np.zeros((n_rows, n_steps))
+    counts = np.zeros(n_rows, dtype=np.int64)
+    index = np.empty((n_rows, n_steps), dtype=np.int64)
+    for g in range(n_rows):
+        order = np.argsort(prices[g], kind="mergesort")
+        r = -1
+        prev = 0.0
+        for k in range(n_steps):
+            v = prices[g, order[k]]
+            if r < 0 or v != prev:
+                r += 1
+                values[g, r] = v
+                prev = v
+            index[g, order[k]] = r
+        counts[g] = r + 1
+    return values, counts, index
+
+
+def _distinct_pairs_loop(
+    buy: np.ndarray, sell: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_distinct_pairs` as one loop per row (compiled with numba)."""
+    n_rows, n_steps = buy.shape
+    values_buy = np.zeros((n_rows, n_steps))
+    values_sell = np.zeros((n_rows, n_steps))
+    counts = np.zeros(n_rows, dtype=np.int64)
+    index = np.empty((n_rows, n_steps), dtype=np.int64)
+    for g in range(n_rows):
+        by_sell = np.argsort(sell[g], kind="mergesort")
+        order = by_sell[np.argsort(buy[g][by_sell], kind="mergesort")]  # by buy, then sell (a lexsort)
+        r = -1
+        prev_b = 0.0
+        prev_s = 0.0
+        for k in range(n_steps):
+            b = buy[g, order[k]]
+            v = sell[g, order[k]]
+            if r < 0 or b != prev_b or v != prev_s:
+                r += 1
+                values_buy[g, r] = b
+                values_sell[g, r] = v
+                prev_b = b
+                prev_s = v
+            index[g, order[k]] = r
+        counts[g] = r + 1
+    return values_buy, values_sell, counts, index
+
+
+_distinct_jit: Any = None
+_distinct_pairs_jit: Any = None
+if HAVE_NUMBA:
+    assert _numba is not None
+    _distinct_jit = _numba.njit(cache=True)(_distinct_loop)
+    _distinct_pairs_jit = _numba.njit(cache=True)(_distinct_pairs_loop)
+
+
 def _fleet_arrays(fleet: FleetOnGrid) -> dict[str, np.ndarray]:
     return {
         "start": np.ascontiguousarray(fleet.start, dtype=np.int64),
@@ -688,6 +754,7 @@ def price_response(
     unmet_penalty_per_kwh: float | None = None,
     aggregate_by: np.ndarray | None = None,
     n_aggregate: int | None = None,
+    cost_shift: np.ndarray | None = None,
     backend: str = "auto",
 ) -> ExactResult:
     """Each EV's cost-minimising schedule, exactly (equal to the LP optimum), vectorised over the fleet.
@@ -711,6 +778,11 @@ def price_response(
         aggregate_by: (N,) int in [0, n_aggregate): return group sums of power and cost instead of N x T
         arrays.
         n_aggregate: number of aggregate groups (default: ``aggregate_by.max() + 1``).
+        cost_shift: with ``aggregate_by``, currency/kWh of the same shape as the price rows: each group's ``cost``
+            is then summed at the prices less the shift of each session's row (``buy - shift`` on charging, ``sell -
+            shift`` on discharging; the schedules are still optimal at the full prices, and ``session_cost`` and
+            ``objective`` stay at them).  A decomposition prices at ``cost + shadow price`` and needs the cost
+            without it; this way no per-session or per-row array is built to take it off.
         backend: ``auto`` (numba where installed), ``numba`` or ``numpy``.
 
     Returns:
@@ -749,6 +821,15 @@ def price_response(
     else:
         agg_index = np.zeros(0, dtype=np.int64)
         n_agg = 0
+    use_shift = cost_shift is not None
+    if use_shift:
+        if not aggregate:
+            raise VgiError("cost_shift needs aggregate_by")
+        shift = _as_price_rows(np.asarray(cost_shift, dtype=float), n_steps, "cost_shift")
+        if shift.shape != buy.shape:
+            raise VgiError(f"cost_shift has shape {shift.shape}, buy prices {buy.shape}")
+    else:
+        shift = np.zeros((1, 1))
     p = _fleet_arrays(fleet)
     can_discharge = bool((p["maxd"] > 0).any())
     dt = fleet.step_hours
@@ -792,9 +873,9 @@ def price_response(
             buy,
             sell,
             order_a,
-            *_distinct(buy),
-            *_distinct(sell),
-            *_distinct_pairs(buy, sell),
+            *_distinct_jit(buy),
+            *_distinct_jit(sell),
+            *_distinct_pairs_jit(buy, sell),
             dt,
             wear,
             pen,
@@ -809,11 +890,18 @@ def price_response(
             agg_cost,
             unmet,
             session_cost,
+            shift,
+            use_shift,
         )
         if aggregate:
-            charge = agg_c.sum(axis=0)
-            discharge: np.ndarray | None = agg_d.sum(axis=0)
-            cost = agg_cost.sum(axis=0)
+            # the chunks' partial sums, added in place into the first (no (chunks, groups, T) temporary)
+            for ci in range(1, n_chunks):
+                agg_c[0] += agg_c[ci]
+                agg_d[0] += agg_d[ci]
+                agg_cost[0] += agg_cost[ci]
+            charge = agg_c[0]
+            discharge: np.ndarray | None = agg_d[0]
+            cost = agg_cost[0]
         else:
             charge = out_c
             discharge = out_d if can_discharge else None
@@ -828,12 +916,17 @@ def price_response(
         else:
             charge = np.zeros((n, n_steps))
             discharge = np.zeros((n, n_steps)) if can_discharge else None
+        agg_cost_np = np.zeros(n)
         for b0 in range(0, n, block):
             rows = np.arange(b0, min(n, b0 + block))
             c_blk, d_blk, u_blk, k_blk = _numpy_block(rows, p, buy, sell, order_a, dt, wear, pen, True)
             unmet[rows] = u_blk
             session_cost[rows] = k_blk
+            if use_shift:
+                moved = np.einsum("it,it->i", shift[grp[rows]], c_blk - d_blk)
+                k_blk = k_blk - dt * moved
             if aggregate:
+                agg_cost_np[rows] = k_blk
                 np.add.at(charge, agg_index[rows], c_blk)
                 assert discharge is not None
                 np.add.at(discharge, agg_index[rows], d_blk)
@@ -841,7 +934,7 @@ def price_response(
                 charge[rows] = c_blk
                 if discharge is not None:
                     discharge[rows] = d_blk
-        cost = np.bincount(agg_index, weights=session_cost, minlength=n_agg) if aggregate else session_cost
+        cost = np.bincount(agg_index, weights=agg_cost_np, minlength=n_agg) if aggregate else session_cost
         backend_used = "numpy"
     return ExactResult(
         charge_kw=charge,

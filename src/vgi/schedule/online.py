@@ -24,7 +24,18 @@ The ``coupled`` planner also (a) takes the earlier of two steps that cost the sa
 leaves later capacity to cars not yet known; (b) where given a history (``arrival_history``), plans with the
 arrivals it expects in the next ``lookahead_hours`` (:class:`ArrivalForecast`: one charge-only aggregate car per
 site and hour, never committed); (c) where it re-plans by the decomposition, starts each re-plan from the shadow
-prices of the previous one.
+prices of the previous one and from the rest of its plan (one column per group of the master); (d) where it
+re-plans by the decomposition and nothing changed since the last plan (no arrival, no car gone early or overstaying
+its forecast, the step committed as planned, no arrival forecast), keeps the rest of the last plan without solving,
+while its carried certificate is within the gap asked.
+
+**Carried certificate.**  The objective of a plan from step ``t - 1`` is ``A + B`` with ``A`` what step ``t - 1``
+and the cars leaving at ``t`` cost, and ``B`` the objective of the problem from ``t`` (same prices: the tie-break
+ramp below is indexed from the grid's start; the peak already reached is that problem's floor) evaluated at the
+plan's rest.  Fixing step ``t - 1`` to the committed plan, ``opt(t - 1) <= A + opt(t)``, so ``opt(t) >= L - A``
+for the lower bound ``L`` of the plan from ``t - 1``; and ``B`` is the objective of a feasible plan from ``t``.
+The rest of the plan is therefore certified within ``(B - (L - A)) / |B|`` (the same absolute gap), and is kept
+while that is within the gap asked; it is exactly what a fresh solve to zero gap would return up to ties.
 
 **Regret** is the online schedule's objective (with the true needs) minus the offline optimum of the same inner
 strategy with full knowledge.  The online schedule is feasible for the offline problem, so the regret is never
@@ -60,8 +71,10 @@ __all__ = [
     "solve_online",
 ]
 
-#: price added per step ahead in a plan, relative to the largest price: of two steps that cost the same, the plan
-#: takes the earlier, leaving later capacity to cars not yet known (adacharge's "quick charge" term does the same)
+#: price added per step from the grid's start, relative to the largest price: of two steps that cost the same, the
+#: plan takes the earlier, leaving later capacity to cars not yet known (adacharge's "quick charge" term does the
+#: same).  Indexed from the grid's start (not from the re-plan's first step), so that every re-plan sees the same
+#: price in a step and the rest of a plan stays a plan of the next problem.
 EARLY_TIE_BREAK = 1e-6
 Forecast = Literal["declared", "noisy", "hourly_mean"]
 Inner = Literal["auto", "price", "coupled"]
@@ -335,6 +348,8 @@ def solve_online(
     lookahead_hours: float = 24.0,
     early_tie_break: bool = True,
     warm_start: bool = True,
+    warm_columns: bool = True,
+    reuse_tail: bool = True,
 ) -> Schedule:
     """Schedule ``fleet`` step by step, knowing each session only from its arrival (see the module docstring).
 
@@ -357,11 +372,20 @@ def solve_online(
             (:data:`EARLY_TIE_BREAK`).
         warm_start: where the ``coupled`` planner uses the decomposition, each re-plan starts from the shadow
             prices of the previous one (False: from the virtual battery's each time).
+        warm_columns: with ``warm_start``, each re-plan by the decomposition also starts with the rest of the
+            previous plan as one column per group (zeros for the cars it did not know; clipped to each car's
+            bounds), so that its master can keep what is still right at once (False: shadow prices only).
+        reuse_tail: where the ``coupled`` planner uses the decomposition and nothing changed since the last plan
+            (no arrival, no car gone or overstaying its forecast, every committed step as planned, no arrival
+            forecast), a re-plan keeps the rest of the last plan instead of solving again, as long as the gap
+            carried over certifies it (see the module docstring); False: solve at every re-plan.
 
     Returns:
         a :class:`Schedule` (strategy ``online``) with ``stats``: ``objective`` (with the true needs),
         ``offline_objective``, ``regret`` (and ``relative_regret``), ``offline_lower_bound`` and
-        ``regret_vs_bound`` where the offline solve is a decomposition, ``n_replans``, ``plan_seconds``.
+        ``regret_vs_bound`` where the offline solve is a decomposition, ``n_replans``, ``plan_seconds``,
+        ``n_solves`` (re-plans solved; the others kept the last plan's rest under a carried certificate) and
+        ``max_replan_gap`` (the largest certified gap of a re-plan, solved or kept; NaN where none is known).
     """
     options = options or ScheduleOptions()
     prices.check_grid(fleet.grid)
@@ -406,7 +430,14 @@ def solve_online(
     plan_rows = np.zeros(0, dtype=np.int64)
     plan_c = np.zeros((0, 0))
     plan_d = np.zeros((0, 0))
+    plan_stop = np.zeros(0, dtype=np.int64)  # planned end of each plan row's window, steps from plan_t
     plan_t = 0
+    # (objective, lower bound) of the plan in force for the problem from the last re-plan, where certified
+    cert: tuple[float, float] | None = None
+    as_planned = False  # every step committed since the plan was as planned
+    gap_tol = float(options.gap_tolerance) if options.gap_tolerance is not None else 1e-3
+    n_solves = 0
+    max_gap = float("nan")
     fleet_net = np.zeros(T)
     scale = float(max(np.abs(prices.buy).max(initial=0.0), np.abs(prices.sell).max(initial=0.0), 1e-9))
     for t in range(T):
@@ -416,18 +447,39 @@ def solve_online(
             tp = time.perf_counter()
             grid = TimeGrid(fleet.grid.start + t * step, fleet.grid.end, fleet.grid.step_minutes, fleet.grid.timezone)
             sub = _sub_fleet(fleet, present, t, e_now, dep_pos, need, grid)
-            ramp = EARLY_TIE_BREAK * scale * np.arange(T - t) if tie_break else 0.0
+            ramp = EARLY_TIE_BREAK * scale * np.arange(t, T) if tie_break else 0.0
             sub_prices = PriceInputs(prices.buy[t:] + ramp, prices.sell[t:] + ramp, prices.currency)
-            ahead = None
-            if arrivals is not None and inner == "coupled":
-                ahead = arrivals.phantoms(fleet, grid, t, lookahead)
-            planned = sub if ahead is None else _stack(sub, ahead)
-            plan_c, plan_d = _plan(
-                planned, sub_prices, options, fleet, t, inner, float(fleet_net[:t].max(initial=0.0)), warm
-            )
-            plan_c = plan_c[: len(present)]
-            plan_d = plan_d[: len(present)] if plan_d.size else plan_d
-            plan_rows, plan_t = present, t
+            peak_so_far = float(fleet_net[:t].max(initial=0.0))
+            kept = None
+            if (
+                reuse_tail
+                and cert is not None
+                and as_planned
+                and not arrived
+                and arrivals is None
+                and 0 < t - plan_t < plan_c.shape[1]
+                and np.array_equal(present, plan_rows[plan_stop > t - plan_t])
+            ):
+                kept = _carried_certificate(
+                    sub, sub_prices, options, fleet, t, peak_so_far, plan_stop, plan_c, plan_d, t - plan_t, cert
+                )
+            if kept is not None and _rel_gap(*kept) <= gap_tol:
+                cert = kept  # the rest of the plan in force is certified within the gap: keep it
+            else:
+                ahead = None
+                if arrivals is not None and inner == "coupled":
+                    ahead = arrivals.phantoms(fleet, grid, t, lookahead)
+                planned = sub if ahead is None else _stack(sub, ahead)
+                if warm is not None and warm_columns:
+                    warm["schedule"] = _plan_rest(plan_rows, plan_c, plan_d, t - plan_t, present, len(planned))
+                plan_c, plan_d, cert = _plan(planned, sub_prices, options, fleet, t, inner, peak_so_far, warm)
+                plan_c = plan_c[: len(present)]
+                plan_d = plan_d[: len(present)] if plan_d.size else plan_d
+                plan_rows, plan_t, plan_stop = present, t, sub.stop
+                as_planned = True
+                n_solves += 1
+            if cert is not None:
+                max_gap = max(_rel_gap(*cert), 0.0 if np.isnan(max_gap) else max_gap)
             res.n_replans += 1
             res.plan_seconds += time.perf_counter() - tp
         if not len(present):
@@ -442,6 +494,8 @@ def solve_online(
         # every bound of the car as it truly is: its share of the step, power, time-sharing, battery
         c2, d2 = fleet.clip_power(c[:, None], d[:, None], rows=rows, first_step=t, e_start_kwh=e_now[rows])
         assert d2 is not None
+        moved = max(float(np.abs(c2[:, 0] - c).max(initial=0.0)), float(np.abs(d2[:, 0] - d).max(initial=0.0)))
+        as_planned = as_planned and len(rows) == len(present) and moved <= 1e-9 * max(1.0, float(c.max(initial=0.0)))
         c, d = c2[:, 0], d2[:, 0]
         gain = (c * fleet.charge_efficiency[rows] - d / fleet.discharge_efficiency[rows]) * dt
         e_now[rows] += gain
@@ -459,6 +513,8 @@ def solve_online(
         "forecast": forecast,
         "replan_every": replan_every,
         "n_replans": res.n_replans,
+        "n_solves": n_solves,
+        "max_replan_gap": max_gap,
         "plan_seconds": res.plan_seconds,
         "unmet_penalty_per_kwh": pen,
         "limit_violation_kwh": float(terms["limit_violation_kwh"]),
@@ -499,8 +555,9 @@ def _plan(
     inner: str,
     peak_so_far_kw: float,
     warm: dict[str, Any] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Charge and discharge plans (n_known x steps left) of the known sessions.
+) -> tuple[np.ndarray, np.ndarray, tuple[float, float] | None]:
+    """Charge and discharge plans (n_known x steps left) of the known sessions, and where the decomposition made
+    them, the plan's objective and certified lower bound.
 
     ``warm`` (a dict, updated here) carries the decomposition's shadow prices from one re-plan to the next: the next
     starts from them, shifted to its first step, instead of from the virtual battery's (None: always cold)."""
@@ -513,7 +570,7 @@ def _plan(
             unmet_penalty_per_kwh=options.unmet_penalty_per_kwh,
         )
         d = r.discharge_kw if r.discharge_kw is not None else np.zeros((0, 0))
-        return r.charge_kw, d
+        return r.charge_kw, d, None
     sub_opts = _sub_options(options, fleet, sub, t)
     peak_weight = float(options.minimise_peak) + float(options.demand_charge_per_kw)
     from vgi.schedule.api import AUTO_LP_MAX_SESSION_STEPS
@@ -529,17 +586,72 @@ def _plan(
             names = decompose.Coupling.from_options(sub, prices, sub_opts).node_names
             if tuple(warm["names"]) == tuple(names) and lam.shape[1] == sub.n_steps:
                 start = lam
+        rest = warm.get("schedule") if warm is not None else None
+        if rest is not None and (rest[0].shape != (len(sub), sub.n_steps) or start is None):
+            rest = None
         s = decompose.solve_coupled(
-            sub, prices, sub_opts, peak_floor_kw=max(peak_so_far_kw, 0.0), warm_prices=start
+            sub, prices, sub_opts, peak_floor_kw=max(peak_so_far_kw, 0.0), warm_prices=start, warm_schedule=rest
         )
         if warm is not None:
             warm.update(prices=s.details.get("shadow_prices"), names=s.details.get("node_names", ()), t=t)
+        cert = (float(s.stats["objective"]), float(s.stats["lower_bound"]))
     else:
         from vgi.schedule import api
 
         s = api.schedule(sub, "coupled", prices, sub_opts)
+        cert = None
     d = s.discharge_kw if s.discharge_kw is not None else np.zeros((0, 0))
-    return s.charge_kw, d
+    return s.charge_kw, d, cert
+
+
+def _plan_rest(
+    plan_rows: np.ndarray, plan_c: np.ndarray, plan_d: np.ndarray, k: int, present: np.ndarray, n_planned: int
+) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """The rest (from its step ``k``) of the plan in force for the cars ``present`` (zeros for cars it did not
+    know, and for the ``n_planned - len(present)`` forecast arrivals after them); None without a plan."""
+    if not len(plan_rows) or plan_c.shape[1] <= k:
+        return None
+    steps = plan_c.shape[1] - k
+    pos = np.searchsorted(plan_rows, present)
+    known = (pos < len(plan_rows)) & (plan_rows[np.minimum(pos, len(plan_rows) - 1)] == present)
+    c = np.zeros((n_planned, steps))
+    c[np.flatnonzero(known)] = plan_c[pos[known], k:]
+    d = None
+    if plan_d.size:
+        d = np.zeros((n_planned, steps))
+        d[np.flatnonzero(known)] = plan_d[pos[known], k:]
+    return c, d
+
+
+def _rel_gap(upper: float, lower: float) -> float:
+    return decompose._rel_gap(upper, lower)
+
+
+def _carried_certificate(
+    sub: FleetOnGrid,
+    prices: PriceInputs,
+    options: ScheduleOptions,
+    fleet: FleetOnGrid,
+    t: int,
+    peak_so_far_kw: float,
+    plan_stop: np.ndarray,
+    plan_c: np.ndarray,
+    plan_d: np.ndarray,
+    k: int,
+    cert: tuple[float, float],
+) -> tuple[float, float]:
+    """(objective, lower bound) of the rest of the plan in force (from its step ``k``) for the problem from step
+    ``t``, whose cars ``sub`` are the plan's rows still planned to be plugged in (see the module docstring): the
+    objective is evaluated on that problem, the lower bound is the plan's less what its steps before ``t`` cost
+    (the difference of the two objectives)."""
+    rows = np.flatnonzero(plan_stop > k)
+    tail_c = plan_c[rows, k:]
+    tail_d = plan_d[rows, k:] if plan_d.size else None
+    sub_opts = _sub_options(options, fleet, sub, t)
+    coupling = decompose.Coupling.from_options(sub, prices, sub_opts, peak_floor_kw=max(peak_so_far_kw, 0.0))
+    upper = float(decompose.coupled_objective(sub, prices, sub_opts, tail_c, tail_d, coupling)["objective"])
+    before_upper, before_lower = cert
+    return upper, before_lower - (before_upper - upper)
 
 
 def _offline(fleet: FleetOnGrid, prices: PriceInputs, options: ScheduleOptions, inner: str) -> Schedule:
