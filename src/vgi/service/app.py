@@ -95,7 +95,7 @@ class Service:
         self._server: _Server | None = None
         self._socket: socket.socket | None = None
         self._tasks: list[asyncio.Task[Any]] = []
-        self._known: set[str] = set()
+        self._known: dict[str, int] = {}
 
     # ------------------------------------------------------------------------------------------- lifecycle
     async def start(self, *, loop: bool = True) -> None:
@@ -237,8 +237,8 @@ class Service:
         _, fleet = self._require()
         assert self.csms is not None
         while True:
-            now = set(self.csms.connected())
-            for cp in sorted(now - self._known):
+            now = self.csms.connections()  # a reconnect within the second is a new connection number
+            for cp in sorted(cp for cp, number in now.items() if self._known.get(cp) != number):
                 try:
                     await fleet.resend(cp, self.clock.now().to_pydatetime())
                 except Exception as exc:
