@@ -521,3 +521,112 @@ def test_reconnecting_charge_point_replaces_its_connection_and_gets_the_plan(tmp
     assert out["old_close_reason"] == "replaced by a new connection"
     assert out["connected"] == {"CP1": "1.6"}
     assert out["stored"] == [0.0, 123.0]
+
+
+async def _raw(ws: Any, frame: Any) -> list[Any] | None:
+    """Send ``frame`` (text as is, anything else as JSON) and return the answer (None when none comes in 1 s)."""
+    await ws.send(frame if isinstance(frame, str) else json.dumps(frame))
+    try:
+        return list(json.loads(await asyncio.wait_for(ws.recv(), 1.0)))
+    except TimeoutError:
+        return None
+
+
+def test_malformed_and_out_of_order_messages_answered_logged_and_survived(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    cfg = service_config(f"sqlite:///{tmp_path / 'service.db'}", None)
+    now = _iso(datetime.now(UTC))
+
+    async def body(service: Service) -> dict[str, Any]:
+        assert service.csms is not None and service.store is not None and service.credentials is not None
+        out: dict[str, Any] = {}
+        ws16 = await websockets.connect(service.csms.url("CP1"), subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+                                        additional_headers=_auth("CP1", PASSWORDS["CP1"]))
+        ws201 = await websockets.connect(service.csms.url("CP2"),
+                                         subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
+                                         additional_headers=_auth("CP2", PASSWORDS["CP2"]))
+        out["16"] = {
+            "not json": await _raw(ws16, "{not json"),
+            "not a list": await _raw(ws16, {"action": "Heartbeat"}),
+            "bad payload": await _raw(ws16, [2, "m1", "MeterValues", {"connectorId": "one", "meterValue": []}]),
+            "unknown action": await _raw(ws16, [2, "m2", "MakeCoffee", {}]),
+            "unknown message type": await _raw(ws16, [7, "m3", "Heartbeat", {}]),
+            "stop before start": await _raw(ws16, [2, "m4", "StopTransaction", {
+                "transactionId": 999, "meterStop": 10, "timestamp": now}]),
+            "time without offset": await _raw(ws16, [2, "m5", "MeterValues", {"connectorId": 1, "meterValue": [
+                {"timestamp": "2026-01-01T10:00:00", "sampledValue": [{"value": "5"}]}]}]),
+            "answer to nothing": await _raw(ws16, [3, "never-sent", {}]),
+        }
+        out["201"] = {
+            "not json": await _raw(ws201, "[2, 'single quotes']"),
+            "bad payload": await _raw(ws201, [2, "n1", "BootNotification", {"reason": "PowerUp"}]),
+            "update before start": await _raw(ws201, [2, "n2", "TransactionEvent", {
+                "eventType": "Updated", "timestamp": now, "triggerReason": "MeterValuePeriodic", "seqNo": 1,
+                "transactionInfo": {"transactionId": "never-started"}}]),
+            "1.6 action on 2.0.1": await _raw(ws201, [2, "n3", "StartTransaction", {
+                "connectorId": 1, "idTag": "T", "meterStart": 0, "timestamp": now}]),
+        }
+        # the service still works for the same connections: a well-formed message is answered and stored
+        out["ok"] = await _raw(ws16, [2, "m9", "MeterValues", {"connectorId": 1, "meterValue": [
+            {"timestamp": now, "sampledValue": [{"value": "42", "measurand": ENERGY_REGISTER}]}]}])
+        out["stored"] = [r.value for r in service.store.meter_values(charge_point_id="CP1")]
+        await ws16.close()
+        await ws201.close()
+
+        async with httpx.AsyncClient(base_url=service.http_url) as http:
+            token = (await http.post("/openadr/auth/token", data={"grant_type": "client_credentials"},
+                                     auth=("utility", "utility-secret"))).json()["access_token"]
+            bl = {"Authorization": f"Bearer {token}"}
+            ven_token = (await http.post("/openadr/auth/token", data={"grant_type": "client_credentials"},
+                                         auth=("aggregator", "aggregator-secret"))).json()["access_token"]
+            program = (await http.post("/openadr/programs", json={"programName": "flex"}, headers=bl)).json()
+            answers = {
+                "not json": await http.post("/openadr/events", content=b"{oops",
+                                            headers={**bl, "Content-Type": "application/json"}),
+                "no programID": await http.post("/openadr/events", json={"intervals": []}, headers=bl),
+                "bad interval": await http.post("/openadr/events", headers=bl, json={
+                    "programID": program["id"], "intervals": [{"id": "zero", "payloads": "none"}]}),
+                "unknown event": await http.get("/openadr/events/no-such-event", headers=bl),
+                "update unknown": await http.put("/openadr/events/no-such-event", headers=bl, json={
+                    "programID": program["id"], "intervals": []}),
+                "VEN writes an event": await http.post("/openadr/events", headers={
+                    "Authorization": f"Bearer {ven_token}"}, json={"programID": program["id"], "intervals": []}),
+            }
+            out["adr"] = {k: (r.status_code, r.headers.get("content-type", ""), r.json()) for k, r in answers.items()}
+            out["state"] = (await http.get("/api/state", auth=DASH)).status_code
+        return out
+
+    out = asyncio.run(_with_service(cfg, body))
+    codes16 = {k: (v[0], v[1], v[2]) if v is not None else None for k, v in out["16"].items()}
+    assert codes16 == {
+        "not json": (4, "-1", "FormationViolation"),  # 1.6 spells it so; RpcFrameworkError is 2.x only
+        "not a list": (4, "-1", "FormationViolation"),
+        "bad payload": (4, "m1", "TypeConstraintViolation"),
+        "unknown action": (4, "m2", "NotSupported"),
+        "unknown message type": (4, "m3", "NotSupported"),
+        "stop before start": (4, "m4", "PropertyConstraintViolation"),
+        "time without offset": (4, "m5", "PropertyConstraintViolation"),
+        "answer to nothing": None,  # a CALLRESULT is never answered: it is logged and dropped
+    }
+    codes201 = {k: (v[0], v[1], v[2]) if v is not None else None for k, v in out["201"].items()}
+    assert codes201 == {
+        "not json": (4, "-1", "RpcFrameworkError"),
+        "bad payload": (4, "n1", "ProtocolError"),  # OCPP-J: "payload for action is incomplete"
+        "update before start": (4, "n2", "PropertyConstraintViolation"),
+        "1.6 action on 2.0.1": (4, "n3", "NotSupported"),
+    }
+    assert out["ok"] == [3, "m9", {}]
+    assert out["stored"] == [42.0]  # nothing of the refused messages was stored
+    for key, (status, content_type, problem) in out["adr"].items():
+        expected = {"unknown event": 404, "update unknown": 404, "VEN writes an event": 403}.get(key, 400)
+        assert status == expected, (key, problem)
+        assert content_type.startswith("application/") and content_type.endswith("json")
+        assert problem["status"] == status and problem["title"] and problem["detail"], (key, problem)
+    assert out["state"] == 200
+    # every refusal is in the log, with the message id or the request
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING)
+    for unique_id in ("m1", "m2", "m3", "m4", "m5", "n1", "n2", "n3"):
+        assert f"CALLERROR" in logged and f"message {unique_id}:" in logged, unique_id
+    assert "response to unknown message never-sent" in logged
+    assert len(re.findall(r"OpenADR (POST|GET|PUT) /(openadr/)?events\S* answered 4\d\d", logged)) == 6, logged
