@@ -627,6 +627,78 @@ def test_malformed_and_out_of_order_messages_answered_logged_and_survived(
     # every refusal is in the log, with the message id or the request
     logged = "\n".join(r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING)
     for unique_id in ("m1", "m2", "m3", "m4", "m5", "n1", "n2", "n3"):
-        assert f"CALLERROR" in logged and f"message {unique_id}:" in logged, unique_id
+        assert "CALLERROR" in logged and f"message {unique_id}:" in logged, unique_id
     assert "response to unknown message never-sent" in logged
     assert len(re.findall(r"OpenADR (POST|GET|PUT) /(openadr/)?events\S* answered 4\d\d", logged)) == 6, logged
+
+
+#: routes open without credentials, each for a reason: OpenADR 3 clients discover the token URL there
+PUBLIC = {("GET", "/openadr/auth/server")}
+#: the credential exchange itself: refused without credentials, with OAuth2's error (RFC 6749 section 5.2)
+TOKEN = ("POST", "/openadr/auth/token")
+
+
+def _routes(app: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """(method, path) of every route of ``app``, mounted applications included (path parameters as ``x``)."""
+    out = []
+    for route in app.routes:
+        if isinstance(route, Mount):
+            out += _routes(route.app, prefix + route.path)
+            continue
+        path = re.sub(r"\{[^}]+\}", "x", prefix + route.path)
+        methods = getattr(route, "methods", None) or {"GET"}
+        out += [(m, path) for m in sorted(methods) if m != "HEAD"]
+    return out
+
+
+def test_every_endpoint_refuses_without_credentials(tmp_path: Path) -> None:
+    cfg = service_config(f"sqlite:///{tmp_path / 'service.db'}", None)
+
+    async def body(service: Service) -> dict[str, Any]:
+        assert service.app is not None and service.csms is not None
+        routes = _routes(service.app)
+        out: dict[str, Any] = {"routes": routes, "anonymous": {}, "wrong": {}}
+        async with httpx.AsyncClient(base_url=service.http_url) as http:
+            for method, path in routes:
+                payload = {"json": {}} if method in ("POST", "PUT") else {}
+                out["anonymous"][(method, path)] = (await http.request(method, path, **payload)).status_code
+                wrong = {"Authorization": "Bearer not-a-token"}
+                out["wrong"][(method, path)] = (await http.request(method, path, headers=wrong,
+                                                                   **payload)).status_code
+            out["wrong basic"] = (await http.get("/api/state", auth=(DASH[0], "not-the-password"))).status_code
+            out["token without credentials"] = (await http.post(
+                "/openadr/auth/token", data={"grant_type": "client_credentials"})).json()
+            out["token wrong secret"] = (await http.post(
+                "/openadr/auth/token", data={"grant_type": "client_credentials"}, auth=("utility", "guess"))).json()
+        # the OCPP handshake: no credentials, a wrong password, an unknown charge point, another's password
+        refusals = {}
+        for name, cp, headers in (("none", "CP1", {}), ("wrong password", "CP1", _auth("CP1", "wrong-password")),
+                                  ("unknown", "CP9", _auth("CP9", PASSWORDS["CP1"])),
+                                  ("other's id", "CP1", _auth("CP2", PASSWORDS["CP2"]))):
+            try:
+                ws = await websockets.connect(service.csms.url(cp), subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+                                              additional_headers=headers)
+            except InvalidStatus as exc:
+                refusals[name] = exc.response.status_code
+            else:
+                await ws.close()
+                refusals[name] = 101
+        out["ocpp"] = refusals
+        out["connected"] = service.csms.connected()
+        return out
+
+    out = asyncio.run(_with_service(cfg, body))
+    routes = set(out["routes"])
+    # the enumeration sees the service's own routes and the VTN's (so a new route is checked by this test)
+    assert {("GET", "/"), ("GET", "/api/state"), ("GET", "/openadr/programs"), ("POST", "/openadr/events"),
+            ("DELETE", "/openadr/vens/x/resources/x"), TOKEN} <= routes
+    assert len(routes) >= 30
+    opened = {route for route, status in out["anonymous"].items() if status not in (401, 403)}
+    assert opened == PUBLIC | {TOKEN}, f"routes answering without credentials: {sorted(opened - PUBLIC)}"
+    assert out["anonymous"][TOKEN] == 400 and out["token without credentials"]["error"] == "invalid_request"
+    assert out["token wrong secret"]["error"] == "invalid_client"
+    assert {route for route, status in out["wrong"].items() if status not in (401, 403)} == PUBLIC | {TOKEN}
+    assert {status for route, status in out["anonymous"].items() if route not in PUBLIC | {TOKEN}} == {401}
+    assert out["wrong basic"] == 401
+    assert out["ocpp"] == {"none": 401, "wrong password": 401, "unknown": 401, "other's id": 401}
+    assert out["connected"] == {}

@@ -301,7 +301,8 @@ class Service:
         if self.config.vtn.enabled:
             clients = [ClientConfig(c.client_id, c.secret, c.role, c.ven_name) for c in self.config.vtn.clients]
             app.mount("/openadr", create_vtn_app(self.store.documents, clients, key=self.credentials.vtn_key,
-                                                 token_lifetime_s=self.config.vtn.token_lifetime_s))
+                                                 token_lifetime_s=self.config.vtn.token_lifetime_s,
+                                                 api_docs=False))  # every route but discovery needs credentials
         return app
 
     # ------------------------------------------------------------------------------------------- state

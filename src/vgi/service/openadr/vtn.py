@@ -389,15 +389,19 @@ def create_vtn_app(
     token_lifetime_s: int = 3600,
     clock: Callable[[], float] = time.time,
     notifier: Notifier | None = None,
+    *,
+    api_docs: bool = True,
 ) -> FastAPI:
     """A VTN app over ``store`` for the configured ``clients``.
 
     ``key`` signs bearer tokens (give the same key to every process of one VTN; None: a random key, tokens then
     die with the process); ``clock`` gives UTC seconds (tests pass a fixed one); ``notifier`` sends webhook
     callbacks (default :func:`http_notifier`). Mount it under a prefix with ``parent.mount("/openadr", app)``.
+    ``api_docs=False`` leaves out FastAPI's ``/docs``, ``/redoc`` and ``/openapi.json`` (unauthenticated pages).
     """
     vtn = _Vtn(store, TokenIssuer(clients, key, token_lifetime_s), clock, notifier or http_notifier())
-    app = FastAPI(title="vgi OpenADR 3 VTN", version="3.1.0")
+    docs: dict[str, Any] = {} if api_docs else {"docs_url": None, "redoc_url": None, "openapi_url": None}
+    app = FastAPI(title="vgi OpenADR 3 VTN", version="3.1.0", **docs)
 
     def _logged(request: Request, status: int, title: str, detail: str) -> None:
         log.warning("OpenADR %s %s answered %d %s: %s", request.method, request.url.path, status, title, detail)
