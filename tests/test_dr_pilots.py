@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from vgi.dr import pilots as P
+from vgi.errors import VgiError
 
 
 def check_common(r: P.PilotResult) -> None:
@@ -52,3 +53,84 @@ def test_bmw_within_physical_bounds() -> None:
     check_common(r)
     assert 0 < r.details["mean_event_kw"] <= 100 * 7.4
     assert r.ours == pytest.approx(r.details["mean_event_kw"] * 209)
+
+
+def test_octopus_scarcity_reserve_by_hand() -> None:
+    event, cost = P.octopus_scarcity_reserve()
+    check_common(event)
+    check_common(cost)
+    participants = 105300 * 0.33  # 34,749 households took part
+    assert event.details["all_fixed_mwh"] == pytest.approx(participants * 0.46 / 1000)  # 15.98 MWh
+    assert event.details["all_smart_mwh"] == pytest.approx(participants * 0.79 / 1000)  # 27.45 MWh
+    assert event.ours == pytest.approx(participants * (0.79 + 0.46) / 2 / 1000)
+    assert event.reported == 12.3
+    assert event.details["implied_kwh_per_participant"] == pytest.approx(12300 / participants)  # 0.354 kWh
+    assert cost.details["events"] == pytest.approx(197 / 12.3)  # 16 one-hour events
+    assert cost.details["trial_cost_gbp"] == pytest.approx(197 * 227)
+    assert cost.reported == 227 and cost.ours == pytest.approx(306)  # uk-dfs, 2024/25 average
+    only_smart, _ = P.octopus_scarcity_reserve(smart_share=1.0)
+    assert only_smart.ours == pytest.approx(event.details["all_smart_mwh"])
+    with pytest.raises(P.VgiError, match="smart_share"):
+        P.octopus_scarcity_reserve(smart_share=1.5)
+
+
+def test_peak_energy_shift_hand_case() -> None:
+    # A: home at 17:00 for 14 h, 7 kWh at 7 kW: uncontrolled 17-18 (7 kWh in the peak), 10 off-peak hours -> 0 stuck
+    # B: in at 16:00 for 3 h, 7 kWh at 7 kW: uncontrolled 16-17 (7 kWh in the peak), no off-peak minute -> 7 stuck
+    # C: in at 20:30 for 10 h, 14 kWh at 7 kW: 20:30-21:00 in the peak (3.5 kWh), 9.5 off-peak hours -> 0 stuck
+    peak_kwh, stuck = P.peak_energy_shift(np.array([17 * 60, 16 * 60, 20 * 60 + 30]), np.array([840, 180, 600]),
+                                          np.array([7.0, 7.0, 14.0]), np.array([7.0, 7.0, 7.0]))
+    assert peak_kwh == pytest.approx(7 + 7 + 3.5)
+    assert stuck == pytest.approx(7.0)
+    # a stay wrapping midnight into the next day's peak: in at 15:00 for 26 h, 1 kWh at 2 kW -> 15:00-15:30, none
+    peak_kwh, stuck = P.peak_energy_shift(np.array([15 * 60]), np.array([26 * 60]), np.array([1.0]), np.array([2.0]))
+    assert peak_kwh == 0.0 and stuck == 0.0
+
+
+def test_bmw_chargeforward_2_share_is_a_share() -> None:
+    r = P.bmw_chargeforward_2(n_cars=50, n_days=4)
+    check_common(r)
+    d = r.details
+    assert 0 <= d["unavoidable_peak_kwh"] <= d["uncontrolled_peak_kwh"]
+    assert r.ours == pytest.approx(1 - d["unavoidable_peak_kwh"] / d["uncontrolled_peak_kwh"])
+    assert r.reported == 0.83 and 0.3 < r.ours <= 1.0
+
+
+def test_shanghai_futebei_from_the_vehicle_table() -> None:
+    r = P.shanghai_futebei_v2g()
+    check_common(r)
+    # 600 kW / 5 chargers = 120 kW each; the best V2G car of vehicles.csv (VW ID.4) discharges 10 kW: 5 x 10 = 50
+    assert r.details["rating_per_charger_kw"] == pytest.approx(120)
+    assert r.details["best_car_kw"] == pytest.approx(10) and r.ours == pytest.approx(50)
+    assert r.details["best_bus_kw"] == pytest.approx(80)
+
+
+def test_new_pilots_report_the_reference_facts() -> None:
+    import csv
+    from pathlib import Path
+
+    facts_file = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "pilot_facts.csv"
+    if not facts_file.is_file():
+        pytest.skip("../shared/reference/pilot_facts.csv not available")
+    rows = [ln for ln in facts_file.read_text(encoding="utf-8").splitlines() if not ln.startswith("#")]
+    facts = {r["id"]: r["value"] for r in csv.DictReader(rows)}
+    event, cost = P.octopus_scarcity_reserve()
+    assert event.reported == float(facts["octo_dsr_event_mw"])
+    assert cost.reported == float(facts["octo_dsr_cost"])
+    assert P.shanghai_futebei_v2g().reported == float(facts["shanghai_futebeilu_v2g"])
+    assert P.bmw_chargeforward_2(n_cars=10, n_days=2).reported == float(facts["bmw_cf2_peak_cut"])
+    assert P.bmw_chargeforward_2_user_value().reported == float(facts["bmw_cf2_user_value"])
+
+
+def test_bmw_chargeforward_2_user_value_by_hand() -> None:
+    r = P.bmw_chargeforward_2_user_value()
+    check_common(r)
+    # (USD 300 + 900) over 24 months = USD 600 a year at most; 150 a year for joining alone
+    assert r.ours == pytest.approx(600.0) and r.details["enrolment_only_per_year"] == pytest.approx(150.0)
+    # 325 a year over 2 years = 650 = 300 + 350 of the 900 for responses: 38.9 %
+    assert r.details["implied_response_share"] == pytest.approx(350 / 900)
+    assert r.details["enrolment_only_per_year"] < r.reported < r.ours
+    assert "USD 70" in r.explanation and "1,200 kWh" in r.explanation
+    assert P.bmw_chargeforward_2_user_value(months=12).ours == pytest.approx(1200.0)
+    with pytest.raises(VgiError, match="months must be positive"):
+        P.bmw_chargeforward_2_user_value(months=0)

@@ -19,6 +19,7 @@ import yaml
 
 from vgi.api import run
 from vgi.dr.programmes import get_programme
+from vgi.errors import VgiError
 from vgi.flex.envelope import adjustable_potential
 from vgi.io.tariff_library import get_tariff
 from vgi.model.sessions import read_sessions
@@ -380,3 +381,19 @@ def test_default_scenario_end_to_end_via_cli(tmp_path: Path, capsys: pytest.Capt
     el = doc["eligibility"]
     assert {r["programme"] for r in el} == {"cn-guangdong-dr-day-ahead", "cn-v2g-pilot-2024"}
     assert seconds < 120, seconds  # generous for a shared CI machine; ~25 s of CPU on 2 cores
+
+
+def test_direct_modes_replanning_online_on_a_simulated_clock() -> None:
+    # the same small scenario with the aggregator re-planning every hour over the cars plugged in: what the meters
+    # saw costs no less than the offline plan (which knew every session), and keeps every need the offline plan kept
+    small = {**SMALL, "modes": ["uncontrolled", "direct-v1g"], "events": []}
+    offline = run(small)
+    online = run({**small, "aggregator": {"replan_every_minutes": 60}})
+    off, on = offline.runs["direct-v1g"].schedule, online.runs["direct-v1g"].schedule
+    grid = online.inputs.grid
+    assert on.stats["n_replans"] >= grid.n_steps * grid.step_minutes // 60  # hourly, and at each arrival
+    assert on.stats["energy_cost"] >= off.stats["energy_cost"] - 1e-6
+    assert float(np.sum(on.unmet_kwh)) <= float(np.sum(off.unmet_kwh)) + 1e-6
+    np.testing.assert_allclose(on.delivered_kwh().sum(), off.delivered_kwh().sum(), rtol=1e-6)
+    with pytest.raises(VgiError, match="not a multiple"):
+        run({**small, "aggregator": {"replan_every_minutes": 20}})

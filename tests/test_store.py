@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -186,6 +189,11 @@ def test_unreachable_postgres_is_a_store_error() -> None:
         Store.open("postgresql+psycopg://postgres@127.0.0.1:1/none")
 
 
+def test_missing_postgres_schema_is_a_store_error(pg_schemas: Any) -> None:
+    with pytest.raises(StoreError, match="cannot open database"):
+        Store.open(PG_URL, schema=f"missing_{uuid.uuid4().hex[:8]}")
+
+
 # -------------------------------------------------------------------------------------------------- passwords
 
 
@@ -339,6 +347,22 @@ def test_meter_values_are_idempotent(cp_store: Store) -> None:
     assert len(store.meter_values(transaction_id="T1", evse_id=1)) == 19
 
 
+def test_meter_frame_matches_meter_values(cp_store: Store) -> None:
+    store = cp_store
+    assert len(store.meter_frame()) == 0 and list(store.meter_frame().columns)[:2] == ["charge_point_id", "evse_id"]
+    rows = [reading(T0 + timedelta(seconds=10 * i), 1000.0 * i, cp="CP1" if i % 3 else "CP2", phase="L1" if i % 2
+                    else None) for i in range(12)]
+    store.add_meter_values(rows)
+    frame = store.meter_frame(T0 + timedelta(seconds=10), charge_point_id="CP1")
+    records = store.meter_values(T0 + timedelta(seconds=10), charge_point_id="CP1")
+    assert len(frame) == len(records) == 8
+    assert frame["value"].dtype == np.float64 and frame["evse_id"].dtype == np.int64
+    assert frame["value"].tolist() == [r.value for r in records] == [1000.0 * i for i in range(12) if i % 3]
+    assert [t.to_pydatetime() for t in frame["at"]] == [r.at for r in records]
+    assert frame["phase"].tolist() == [r.phase for r in records]
+    assert frame["location"].tolist() == [None] * 8
+
+
 def test_meter_values_all_or_none(cp_store: Store) -> None:
     store = cp_store
     good = reading(T0, 1.0)
@@ -358,7 +382,7 @@ def test_concurrent_writers_from_threads(cp_store: Store) -> None:
     n_threads, per_thread = 8, 60
     news: list[int] = []
     errors: list[BaseException] = []
-    barrier = threading.Barrier(n_threads)
+    barrier = threading.Barrier(n_threads, timeout=120)
 
     def worker(i: int) -> None:
         try:
@@ -373,6 +397,7 @@ def test_concurrent_writers_from_threads(cp_store: Store) -> None:
             store.start_session("CP1", 1, T0, 0.0, transaction_id="shared")
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
+            barrier.abort()  # the other threads stop waiting for this one
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(n_threads)]
     for thread in threads:
@@ -384,6 +409,76 @@ def test_concurrent_writers_from_threads(cp_store: Store) -> None:
     assert sum(news) == distinct
     assert len(store.meter_values()) == distinct
     assert len(store.open_sessions()) == 1
+
+
+def test_concurrent_read_then_write_transactions(cp_store: Store) -> None:
+    """Threads that read then write at the same moment (a session start sent by several connections at once) all
+    succeed and make one session per transaction, not a duplicate nor a 'database is locked'."""
+    store = cp_store
+    n_threads, rounds = 8, 5
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(n_threads, timeout=120)
+    ids: list[list[int]] = [[] for _ in range(rounds)]
+
+    def worker(i: int) -> None:
+        try:
+            for r in range(rounds):
+                barrier.wait()
+                ids[r].append(store.start_session("CP1", 1, T0 + timedelta(hours=r), 0.0, transaction_id=f"tx{r}").id)
+                store.record_status("CP1", 1, 1, "Occupied", T0 + timedelta(hours=r, seconds=i))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+            barrier.abort()  # the other threads stop waiting for this one
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n_threads)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert all(len(set(r)) == 1 and len(r) == n_threads for r in ids)
+    assert len(store.open_sessions()) == rounds
+
+
+def test_concurrent_open_migrates_once(database: tuple[str, str | None]) -> None:
+    """Several processes' worth of Store.open on an empty database at once: one migrates, the others wait."""
+    url, schema = database
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4, timeout=120)
+
+    def worker() -> None:
+        try:
+            barrier.wait()
+            Store.open(url, schema=schema).close()
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+            barrier.abort()  # the other threads stop waiting for this one
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    engine = make_engine(url, schema=schema)
+    assert migrate.current_revision(engine) == migrate.head_revision()
+    engine.dispose()
+
+
+def test_concurrent_open_from_processes(database: tuple[str, str | None]) -> None:
+    """Three processes open an empty database at the same moment: all succeed, the schema is made once."""
+    url, schema = database
+    start_at = time.time() + 4.0  # after every process has imported vgi
+    code = ("import sys, time; from vgi.service.store import Store; time.sleep(max(0.0, float(sys.argv[3]) - "
+            "time.time())); Store.open(sys.argv[1], schema=sys.argv[2] or None).close()")
+    procs = [subprocess.Popen([sys.executable, "-c", code, url, schema or "", str(start_at)], stderr=subprocess.PIPE,
+                              text=True) for _ in range(3)]
+    outcomes = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in procs]
+    errors = [[line for line in err.splitlines() if "Error" in line][-1:] for _, err in outcomes]
+    assert [rc for rc, _ in outcomes] == [0, 0, 0], errors
+    engine = make_engine(url, schema=schema)
+    assert migrate.current_revision(engine) == migrate.head_revision()
+    engine.dispose()
 
 
 def test_store_from_asyncio_through_threads(cp_store: Store) -> None:

@@ -29,7 +29,7 @@ from vgi.schedule.prices import PriceInputs
 from vgi.schedule.problem import FleetOnGrid, Mode, Schedule
 from vgi.schedule.terms import CouplingTerms
 
-__all__ = ["Actuator", "FleetSource", "LoopStep", "SimulatedFleet", "loop_step", "run_loop"]
+__all__ = ["Actuator", "FleetSource", "LoopStep", "SimulatedFleet", "loop_step", "run_loop", "simulate"]
 
 
 class FleetSource(Protocol):
@@ -160,3 +160,51 @@ class SimulatedFleet:
         unmet = np.maximum(fl.e_need_kwh - fl.e_init_kwh - gained, 0.0)
         discharge = self.discharge_kw if self.mode == "v2g" else None
         return Schedule(fl, strategy, self.charge_kw.copy(), None if discharge is None else discharge.copy(), unmet)
+
+
+def simulate(
+    sim: SimulatedFleet,
+    *,
+    replan_every: int = 1,
+    options: ScheduleOptions | None = None,
+) -> tuple[Schedule, list[LoopStep]]:
+    """Run the aggregator loop over ``sim``'s whole grid on a :class:`~vgi.aggregator.clock.SimulatedClock`, without
+    an event loop (callable from anywhere, an async service included): a pass every ``replan_every`` steps and at
+    the start of every step in which a car arrives (the live service re-plans when a charge point starts a
+    transaction).
+
+    Returns what the meters saw (a schedule with ``stats``: ``n_replans``, ``plan_seconds``, ``solve_seconds``)
+    and the passes."""
+    import time
+
+    from vgi.aggregator.clock import SimulatedClock
+
+    if replan_every < 1:
+        raise VgiError(f"replan_every must be at least 1, got {replan_every}")
+    clock = SimulatedClock(sim.grid.start)
+    step = pd.Timedelta(minutes=sim.grid.step_minutes)
+    # re-plan every `replan_every` steps, and at the start of each step in which a car arrives
+    n = sim.grid.n_steps
+    regular = set(range(0, n, replan_every))
+    arrivals = {int(s) for s, e in zip(sim.fleet.start, sim.fleet.stop, strict=True) if e > s and s < n}
+    starts = sorted(regular | arrivals)
+    passes: list[LoopStep] = []
+    solve = 0.0
+    for k, first in enumerate(starts):
+        at = sim.grid.start + first * step
+        clock.advance_to(at)
+        t0 = time.perf_counter()
+        plan = replan(sim.snapshot(at), options)
+        elapsed = time.perf_counter() - t0
+        solve += float(plan.schedule.stats.get("solve_seconds", 0.0))
+        following = sim.grid.start + (starts[k + 1] if k + 1 < len(starts) else n) * step
+        sim.apply(plan, following)
+        passes.append(LoopStep(at, len(plan.session_id), elapsed, float(plan.schedule.stats.get("objective", 0.0))))
+    from vgi.schedule.api import complete_stats
+
+    opts = sim.terms.options(options, sim.fleet)
+    done = complete_stats(sim.schedule("aggregator-online"), sim.prices, opts,
+                          sum(p.plan_seconds for p in passes), coupled=True)
+    done.stats.update({"n_replans": len(passes), "plan_seconds": sum(p.plan_seconds for p in passes),
+                       "solve_seconds": solve})
+    return done, passes

@@ -79,8 +79,8 @@ def snapshot_at(
         mode: ``v1g`` or ``v2g``.
         gained_kwh: battery energy each session has gained since its arrival (battery side; see
             :func:`battery_gain_kwh`), in the order of ``sessions``; default none.
-        include_future: also plan the sessions that arrive after ``at`` (a forecast or perfect foresight);
-            otherwise only those plugged in at ``at``.
+        include_future: also plan the sessions that arrive after the first step (a forecast or perfect
+            foresight); otherwise only those plugged in by the end of the first step, each from its arrival.
     """
     at = pd.Timestamp(at)
     if at.tzinfo is None:
@@ -103,7 +103,9 @@ def snapshot_at(
     # at the grid's start nothing has left the plan: a session wholly before the grid keeps its (empty) row, so its
     # need is reported unmet rather than dropped; later, the sessions that have left are listed in ``departed``
     gone = (departure <= at_ns) & (t > 0)
-    keep = ~gone & (include_future | (arrival <= at_ns))
+    # a car arriving during the first step is planned from its arrival (the plan covers that step)
+    first_step_end_ns = (at + step).as_unit("ns").value
+    keep = ~gone & (include_future | (arrival < first_step_end_ns))
     kept = sessions.subset(keep)
     fleet = FleetOnGrid.from_sessions(kept, tail, mode)
     # energy at `at`: the arrival energy plus what was gained (never above the battery); the need stays absolute

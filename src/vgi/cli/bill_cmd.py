@@ -11,9 +11,9 @@ import pandas as pd
 from vgi.cli.common import json_option, print_json, print_table
 from vgi.errors import VgiError
 from vgi.io.series import parse_timestamps, parse_values
-from vgi.io.tariff_library import get_tariff
+from vgi.io.tariff_library import tariff_for_period
 from vgi.settle.bills import bill as compute_bill
-from vgi.settle.bills import load_profile_from_frame
+from vgi.settle.bills import load_profile_from_frame, step_hours_of
 
 
 def _read_csv(path: str, what: str) -> pd.DataFrame:
@@ -95,8 +95,10 @@ def bill(
     tiers, export / V2G credit, demand charges and subscription (per kW of the month's peak 15-min
     average), fixed charges (per day or month, prorated).  Amounts are in the tariff's currency; credits
     are negative."""
-    tariff = get_tariff(tariff_id)
     load = read_load_csv(load_path)
+    index = pd.DatetimeIndex(load.index)
+    end = index[-1] + pd.Timedelta(hours=float(step_hours_of(index, 60.0 if len(index) == 1 else None)[-1]))
+    tariff = tariff_for_period(tariff_id, index[0], end)  # the version in force for the load's days
     spot = read_price_csv(prices_path, "price") if prices_path else None
     export_spot = read_price_csv(export_path, "export price") if export_path else None
     days = _parse_days(cpp_days)

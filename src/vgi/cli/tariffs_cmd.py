@@ -9,7 +9,7 @@ from rich.table import Table
 
 from vgi.cli.common import console, json_option, print_json
 from vgi.errors import VgiError
-from vgi.io.tariff_library import get_tariff, tariff_library
+from vgi.io.tariff_library import get_tariff, tariff_library, tariff_versions
 from vgi.model.tariffs import Tariff, Window, schedule_rows
 
 _COUNTRY_ALIASES = {"UK": "GB"}
@@ -38,10 +38,12 @@ def _summary(t: Tariff) -> dict[str, Any]:
         "currency": t.currency,
         "timezone": t.timezone,
         "valid_from": t.valid_from.isoformat(),
+        "valid_to": t.valid_to.isoformat() if t.valid_to else None,
         "verification": t.verification,
         "hours_verified": t.hours_verified,
         "kind": "dynamic" if t.is_dynamic else "time-of-use",
         "customer": t.customer,
+        "versions": len(tariff_versions(t.id)) if t.id in tariff_library() else 1,
     }
 
 
@@ -52,7 +54,7 @@ def tariffs() -> None:
 
 
 @tariffs.command("list")
-@click.option("--country", default=None, help="Only tariffs of this country code (CN, US, GB or UK, DE).")
+@click.option("--country", default=None, help="Only tariffs of this country code (CN, US, GB or UK, DE, AU).")
 @json_option
 def list_tariffs(country: str | None, as_json: bool) -> None:
     """List the shipped tariffs: id, name, region, currency, valid-from date and verification status."""
@@ -69,11 +71,13 @@ def list_tariffs(country: str | None, as_json: bool) -> None:
         print_json(rows)
         return
     table = Table(title=f"vgi tariff library ({len(rows)} tariffs)")
-    for col in ("id", "name", "region", "currency", "valid from", "verification", "hours"):
-        table.add_column(col, overflow="fold", no_wrap=col in ("id", "valid from"))
+    for col in ("id", "name", "region", "currency", "valid from", "valid to", "verification", "hours"):
+        table.add_column(col, overflow="fold", no_wrap=col in ("id", "valid from", "valid to"))
     for r in rows:
-        table.add_row(r["id"], r["name"], r["region"], r["currency"], r["valid_from"], r["verification"],
-                      "verified" if r["hours_verified"] else "UNVERIFIED")
+        name = r["name"] + (f" (+{r['versions'] - 1} later version; `vgi tariffs show ID@DATE`)"
+                            if r["versions"] > 1 else "")
+        table.add_row(r["id"], name, r["region"], r["currency"], r["valid_from"], r["valid_to"] or "-",
+                      r["verification"], "verified" if r["hours_verified"] else "UNVERIFIED")
     console().print(table)
 
 
@@ -81,6 +85,13 @@ def _tariff_json(t: Tariff) -> dict[str, Any]:
     data = t.model_dump(mode="json")
     data["schedule"] = schedule_rows(t)
     return data
+
+
+def _versions_json(t: Tariff) -> list[dict[str, Any]]:
+    if t.id not in tariff_library():
+        return []
+    return [{"valid_from": v.valid_from.isoformat(), "valid_to": v.valid_to.isoformat() if v.valid_to else None,
+             "name": v.name} for v in tariff_versions(t.id)]
 
 
 def _fmt_price(value: object) -> str:
@@ -91,11 +102,14 @@ def _fmt_price(value: object) -> str:
 @click.argument("tariff_id", metavar="ID")
 @json_option
 def show_tariff(tariff_id: str, as_json: bool) -> None:
-    """Show a tariff (an id of `vgi tariffs list`, or a tariff file): periods, hours, prices, seasons,
+    """Show a tariff (an id of `vgi tariffs list`, ID@YYYY-MM-DD for the version in force that day, or a tariff
+    file): periods, hours, prices, seasons,
     critical peaks, tiers, export, demand and fixed charges, sources and verification."""
     t = get_tariff(tariff_id)
     if as_json:
-        print_json(_tariff_json(t))
+        data = _tariff_json(t)
+        data["versions"] = _versions_json(t)
+        print_json(data)
         return
     con = console()
     cur = t.currency
@@ -104,6 +118,13 @@ def show_tariff(tariff_id: str, as_json: bool) -> None:
               f"customer: {t.customer}")
     hours = "verified" if t.hours_verified else "UNVERIFIED"
     con.print(f"valid from {t.valid_from.isoformat()}; verification {t.verification}; hours {hours}")
+    start_rule = ("it began on valid_from" if t.starts_on_valid_from
+                  else "valid_from dates the prices; earlier days are billed at them")
+    con.print(f"bills periods {t.validity_text} ({start_rule})")
+    if t.id in tariff_library():
+        others = [v for v in tariff_versions(t.id) if v != t]
+        for v in others:
+            con.print(f"  other version: {v.validity_text} - {v.name}", markup=False)
     for key, text in t.verification_detail.items():
         con.print(f"  - {key}: {text}")
     sources = [t.source] if isinstance(t.source, str) else list(t.source)
@@ -137,8 +158,10 @@ def show_tariff(tariff_id: str, as_json: bool) -> None:
             text += f", floored at {f.floor:.10g}"
         con.print(f"{text} {cur}/kWh; series: {f.series or 'price series'}", markup=False)
     if t.reference_prices:
-        ref = ", ".join(f"{k} {v:.10g}" for k, v in t.reference_prices.items())
-        con.print(f"reference prices (shown, not billed; {cur}/kWh): {ref}", markup=False)
+        con.print(f"reference prices (shown, not billed; {cur}/kWh):")
+        for k, price in t.reference_prices.items():
+            why = t.reference_price_notes.get(k, "no window of the schedule uses it")
+            con.print(f"  - {k} {price:.10g}: {why}", markup=False)
     for rule in t.critical_peaks:
         value = (f"price {rule.price:.10g}" if rule.price is not None else
                  f"x {rule.multiplier:.10g}" if rule.multiplier is not None else f"+ {rule.adder:.10g}")

@@ -14,6 +14,16 @@ assumption is named.  ``docs/pilots.md`` shows the table :func:`pilot_table` pri
   year returned to the grid (seed report 2.3.2).
 * :func:`bmw_chargeforward_1` — BMW ChargeForward phase I: 100 BMW i3 and a second-life battery for 100 kW; 209
   events, 19,500 kWh, about 20 % of it from the vehicles (seed report table 2-6).
+* :func:`octopus_scarcity_reserve` — Octopus's Domestic Scarcity Reserve trial: 105,300 households registered, a
+  third took part, 197 MWh in all, 12.3 MW an event, 0.79 / 0.46 kWh a household and event, GBP 227/MWh (2.3.1).
+* :func:`bmw_chargeforward_2` — BMW ChargeForward phase II: peak charging load cut by 83 % (2.3.1).
+* :func:`bmw_chargeforward_2_user_value` — the same pilot's USD 325 a year to a driver, beside the incentives'
+  ceiling (the USD 70 a site and 1,200 kWh a car are not reproducible from public figures; the function says why).
+* :func:`shanghai_futebei_v2g` — Shanghai's Futebei Road V2G station (the city's virtual power plant): 5 V2G
+  chargers, 600 kW of reverse power at most (3.3.2).
+
+Baoding's Great Wall industrial park V2G site (42 chargers, April 2021) is not reproduced: the only public figure is
+the charger count, with no power, energy or revenue to compare a computation with.
 """
 
 from __future__ import annotations
@@ -33,9 +43,14 @@ from vgi.model.sessions import SessionTable, sessions_from_frame
 __all__ = [
     "PilotResult",
     "bmw_chargeforward_1",
+    "bmw_chargeforward_2",
+    "bmw_chargeforward_2_user_value",
     "oakland_school_buses",
     "octopus_power_pack",
+    "octopus_scarcity_reserve",
+    "peak_energy_shift",
     "pilot_table",
+    "shanghai_futebei_v2g",
     "shenzhen_2024",
 ]
 
@@ -419,11 +434,237 @@ def bmw_chargeforward_1(seed: int = 0, n_days: int = 14) -> PilotResult:
     )
 
 
+# ----------------------------------------------------------------------------------------------- Octopus DSR
+
+
+def octopus_scarcity_reserve(smart_share: float | None = None) -> list[PilotResult]:
+    """Octopus's Domestic Scarcity Reserve trial: the published figures checked against each other.
+
+    From the registered households and the share that took part, and the per-household reductions of an event
+    (0.79 kWh on smart tariffs, 0.46 kWh on fixed ones), the reduction of one event (MWh) is recomputed beside the
+    reported 12.3 MW average; the number of one-hour events follows from the cumulative 197 MWh; the programme's
+    cost (GBP 227/MWh x 197 MWh) is set beside what DFS paid on average in 2024/25 (vgi programme ``uk-dfs``).
+    ``smart_share`` is the share of participants on smart tariffs; by default the two bounds (all fixed, all smart)
+    are reported and their midpoint is "ours".
+    """
+    from vgi.dr.programmes import get_programme
+
+    registered, took_part, total_mwh, event_mw = 105300, 0.33, 197.0, 12.3
+    kwh_smart, kwh_fixed, cost_gbp_per_mwh = 0.79, 0.46, 227.0
+    participants = registered * took_part
+    low, high = participants * kwh_fixed / 1000.0, participants * kwh_smart / 1000.0  # MWh an event
+    share = 0.5 if smart_share is None else float(smart_share)
+    if not 0.0 <= share <= 1.0:
+        raise VgiError(f"smart_share must be within 0-1, got {share}")
+    ours = participants * (share * kwh_smart + (1.0 - share) * kwh_fixed) / 1000.0
+    events = total_mwh / event_mw
+    dfs = get_programme("uk-dfs").payments.energy_down
+    dfs_price = float(dfs.price_per_kwh) * 1000.0 if dfs is not None and dfs.price_per_kwh else float("nan")
+    inputs = {
+        "households": f"{registered:,} registered, {took_part:.0%} took part ({SEED_REPORT}, 2.3.1)",
+        "per household": f"{kwh_smart} kWh an event on smart tariffs, {kwh_fixed} kWh on fixed ones (ibid.)",
+        "smart share": ("assumption: half the participants on smart tariffs (the split is not published); bounds "
+                        "all-fixed and all-smart in details") if smart_share is None else f"given: {share:.0%}",
+        "event length": "assumption: one-hour events (MW x 1 h = MWh), as in the DFS events of the period",
+    }
+    explanation = (
+        f"{participants:,.0f} participating households at {kwh_fixed}-{kwh_smart} kWh each give {low:,.1f}-"
+        f"{high:,.1f} MWh an event ({ours:,.1f} at half on smart tariffs), "
+        f"{ours / event_mw:.1f} times the reported 12.3 MW average. The per-household figures count the households "
+        "that responded in an event, while a third of the registered households took part in at least one; if "
+        f"12.3 MWh an event is right, {event_mw * 1000 / participants:.2f} kWh per participant and event is what "
+        f"was delivered on average. 197 MWh at 12.3 MWh an event is {events:.0f} one-hour events. At GBP "
+        f"{cost_gbp_per_mwh:.0f}/MWh the trial cost GBP {total_mwh * cost_gbp_per_mwh:,.0f}; DFS paid GBP "
+        f"{dfs_price:,.0f}/MWh on average in 2024/25 (uk-dfs), so the trial's price was "
+        f"{cost_gbp_per_mwh / dfs_price:.0%} of that."
+    )
+    source = f"{SEED_REPORT}, section 2.3.1 and table 2-6; shared/reference/pilot_facts.csv"
+    return [
+        PilotResult("Octopus Domestic Scarcity Reserve trial", "average reduction of one event", "MWh",
+                    event_mw, source, ours, inputs, explanation,
+                    details={"participants": participants, "all_fixed_mwh": low, "all_smart_mwh": high,
+                             "implied_kwh_per_participant": event_mw * 1000 / participants}),
+        PilotResult("Octopus Domestic Scarcity Reserve trial", "cost of the reduction, against DFS 2024/25",
+                    "GBP/MWh", cost_gbp_per_mwh, source, dfs_price, inputs, explanation,
+                    details={"events": events, "trial_cost_gbp": total_mwh * cost_gbp_per_mwh}),
+    ]
+
+
+# ----------------------------------------------------------------------------------------------- BMW II
+
+
+def peak_energy_shift(start_minute: np.ndarray, stay_minutes: np.ndarray, energy_kwh: np.ndarray,
+                      power_kw: np.ndarray, peak: tuple[int, int] = (16, 21)) -> tuple[float, float]:
+    """Peak-hour charging energy (kWh) uncontrolled, and the part that no schedule can move out of the peak.
+
+    Sessions start at local minute-of-day ``start_minute`` and stay ``stay_minutes`` (capped at three days); each
+    needs ``energy_kwh`` at up to ``power_kw``.  Uncontrolled: full power from plug-in until the energy is delivered.
+    Unavoidable: the energy beyond what the stay's off-peak minutes can hold at full power.  ``peak`` is
+    ``[start, end)`` in local hours, every day.
+    """
+    minutes = np.asarray(stay_minutes, dtype=np.int64)
+    horizon = int(min(int(minutes.max()) if minutes.size else 0, 3 * 1440))
+    offset = np.arange(horizon)
+    clock = (np.asarray(start_minute, dtype=np.int64)[:, None] + offset[None, :]) % 1440
+    plugged = offset[None, :] < np.minimum(minutes, horizon)[:, None]
+    in_peak = (clock >= peak[0] * 60) & (clock < peak[1] * 60)
+    power = np.asarray(power_kw, dtype=float)
+    energy = np.asarray(energy_kwh, dtype=float)
+    charge_minutes = energy / np.maximum(power, 1e-9) * 60.0
+    # minute m charges a fraction min(1, charge_minutes - m) of a full-power minute
+    frac = np.clip(charge_minutes[:, None] - offset[None, :], 0.0, 1.0) * plugged
+    uncontrolled_peak = float(np.sum(power[:, None] * frac * in_peak) / 60.0)
+    off_peak_room = power * np.sum(plugged & ~in_peak, axis=1) / 60.0
+    unavoidable = float(np.sum(np.clip(energy - off_peak_room, 0.0, None)))
+    return uncontrolled_peak, unavoidable
+
+
+
+def bmw_chargeforward_2(seed: int = 0, n_cars: int = 200, n_days: int = 14, peak: tuple[int, int] = (16, 21)
+                        ) -> PilotResult:
+    """BMW ChargeForward phase II: the share of the peak-hour charging energy that smart charging can move out.
+
+    Home sessions from the generator (``home`` archetype, Pacific time).  Uncontrolled, each car charges at full
+    power from plug-in until its energy is delivered; smart, it charges outside the peak (``peak`` local hours, PG&E's
+    16-21) as far as the plugged-in time allows, and only the rest in the peak.  Ours is the share of the uncontrolled
+    peak-hour energy that moves out, minute by minute over each session.
+    """
+    from vgi.model.generator import generate_sessions
+
+    tz = "America/Los_Angeles"
+    reported = 0.83
+    table = generate_sessions(n_cars * n_days, "home", seed=seed, start_day="2018-06-04", n_days=n_days,
+                              timezone=tz)
+    f = table.frame
+    arrival = pd.DatetimeIndex(f["arrival"]).tz_convert(tz)
+    minutes = np.asarray((pd.DatetimeIndex(f["departure"]) - pd.DatetimeIndex(f["arrival"])).total_seconds()
+                         // 60, dtype=np.int64)
+    start_min = np.asarray(arrival.hour * 60 + arrival.minute, dtype=np.int64)  # DST-free weeks of June
+    uncontrolled_peak, unavoidable = peak_energy_shift(start_min, minutes, f["energy_kwh"].to_numpy(dtype=float),
+                                                       f["max_charge_kw"].to_numpy(dtype=float), peak)
+    ours = 1.0 - unavoidable / uncontrolled_peak if uncontrolled_peak > 0 else float("nan")
+    explanation = (
+        f"Uncontrolled, our {len(f):,} home sessions put {uncontrolled_peak:,.0f} kWh into PG&E's 16-21 h peak "
+        f"(most cars come home in it and start at once); charging outside it as far as each stay allows leaves "
+        f"{unavoidable:,.0f} kWh that cannot move (short stays inside the peak), so {ours:.0%} of the peak energy "
+        f"moves out, against the reported {reported:.0%} cut in peak charging load. The measures differ: the pilot "
+        "reports a cut in load (kW), which can exceed the energy share when the energy left in the peak is spread "
+        "thinly over its five hours; ours keeps every unavoidable kWh. The sessions are the generator's Dutch home "
+        "profiles, whose stays are shorter than those of Bay Area drivers with home chargers, and ours assumes "
+        "perfect knowledge of each departure and no override."
+    )
+    return PilotResult(
+        pilot="BMW ChargeForward phase II (PG&E)",
+        quantity="share of peak-hour charging load moved out of the peak",
+        unit="fraction",
+        reported=reported,
+        reported_source=f"{SEED_REPORT}, section 2.3.1; shared/reference/pilot_facts.csv (bmw_cf2_peak_cut)",
+        ours=ours,
+        inputs={
+            "sessions": f"vgi generator home archetype, {n_cars} cars x {n_days} days (ElaadNL private tables)",
+            "peak": f"assumption: PG&E's residential EV peak {peak[0]:02d}:00-{peak[1]:02d}:00, every day",
+            "smart charging": "each car charges outside the peak as far as its stay allows (an upper bound)",
+        },
+        explanation=explanation,
+        details={"uncontrolled_peak_kwh": uncontrolled_peak, "unavoidable_peak_kwh": unavoidable,
+                 "sessions": len(f)},
+    )
+
+
+def bmw_chargeforward_2_user_value(months: int = 24, enrolment_usd: float = 300.0,
+                                   max_response_usd: float = 900.0) -> PilotResult:
+    """BMW ChargeForward phase II: the reported USD 325 a year a driver can expect, beside the most the pilot's
+    incentives could pay a year.
+
+    The public figures are the incentives (USD 300 on joining and up to USD 900 more for responding, seed report
+    2.3.1) and the pilot's length (a 24-month programme, BMW's announcement of November 2016).  Ours is the ceiling
+    ``(enrolment_usd + max_response_usd) / (months / 12)``; the USD 70 a site and 1,200 kWh a car cannot be built
+    from public figures (see the explanation).
+    """
+    if months <= 0:
+        raise VgiError(f"months must be positive, got {months}")
+    reported = 325.0
+    years = months / 12.0
+    ceiling = (enrolment_usd + max_response_usd) / years
+    enrolment_only = enrolment_usd / years
+    explanation = (
+        f"The incentives give at most USD {ceiling:,.0f} a year (USD {enrolment_usd:,.0f} + {max_response_usd:,.0f} "
+        f"over {months} months) and USD {enrolment_only:,.0f} a year to a driver who never responds; the reported "
+        f"USD {reported:,.0f} is {reported / ceiling:.0%} of the ceiling, i.e. a driver earning about "
+        f"{(reported * years - enrolment_usd) / max_response_usd:.0%} of the response incentive.  How the pilot "
+        "arrived at USD 325 (survey, incentives paid, or bill savings) is not published, so this is a bound, not a "
+        "reproduction.  Not reproduced: the USD 70 of distribution deferral a site and year (it needs the "
+        "feeders' avoided capacity cost per kW and each site's peak, not public; the report gives USD 450 as the "
+        "upper end over its 21 sites) and the 1,200 kWh of renewable energy a car absorbs "
+        "(it needs the pilot's renewable signal and each car's charging, not public)."
+    )
+    return PilotResult(
+        pilot="BMW ChargeForward phase II (PG&E)",
+        quantity="yearly benefit to a driver (ours: the incentives' ceiling)",
+        unit="USD/yr",
+        reported=reported,
+        reported_source=f"{SEED_REPORT}, section 2.3.1; shared/reference/pilot_facts.csv (bmw_cf2_user_value)",
+        ours=ceiling,
+        inputs={
+            "incentives": f"USD {enrolment_usd:,.0f} on joining and up to USD {max_response_usd:,.0f} for responses "
+                          f"({SEED_REPORT}, 2.3.1)",
+            "length": f"{months} months (BMW of North America, announcement of phase II, November 2016, via "
+                      "bmwblog.com; bmwchargeforward.com: runs through December 2018)",
+        },
+        explanation=explanation,
+        details={"enrolment_only_per_year": enrolment_only, "years": years,
+                 "implied_response_share": (reported * years - enrolment_usd) / max_response_usd},
+    )
+
+
+# ----------------------------------------------------------------------------------------------- Shanghai
+
+
+def shanghai_futebei_v2g(n_chargers: int = 5) -> PilotResult:
+    """Shanghai's Futebei Road V2G station: the reverse power its 5 chargers could give with the V2G vehicles of
+    vgi's vehicle table (each charger limited by the car's bidirectional limit ``max_discharge_kw``)."""
+    from vgi.model.generator import vehicle_table
+
+    reported = 600.0
+    vt = vehicle_table()
+    v2g = vt[vt["v2g_capable"].astype(str).str.lower() == "true"]
+    cars = v2g[v2g["segment"] == "car"]
+    buses = v2g[v2g["segment"] == "bus"]
+    best_car = float(cars["max_discharge_kw"].astype(float).max())
+    best_bus = float(buses["max_discharge_kw"].astype(float).max()) if len(buses) else float("nan")
+    ours = n_chargers * best_car
+    explanation = (
+        f"The station's 600 kW is {reported / n_chargers:,.0f} kW per charger, a DC charger rating. With the "
+        f"best V2G car of vgi's vehicle table ({best_car:g} kW bidirectional) on each of the {n_chargers} chargers "
+        f"the station gives {ours:,.0f} kW, {ours / reported:.0%} of the rating; even {n_chargers} buses at "
+        f"{best_bus:g} kW give {n_chargers * best_bus:,.0f} kW. The reported figure is the chargers' maximum, not what "
+        "the cars delivered: the vehicles' own discharge limits (and the car models on site, not published) set "
+        "what the virtual power plant can dispatch."
+    )
+    return PilotResult(
+        pilot="Shanghai Futebei Road V2G station (virtual power plant)",
+        quantity="maximum reverse (discharge) power of the station",
+        unit="kW",
+        reported=reported,
+        reported_source=f"{SEED_REPORT}, section 3.3.2; shared/reference/pilot_facts.csv (shanghai_futebeilu_v2g)",
+        ours=ours,
+        inputs={
+            "chargers": f"{n_chargers} V2G chargers, 600 kW of reverse power at most ({SEED_REPORT}, 3.3.2)",
+            "vehicles": "vgi vehicle table (vehicles.csv): V2G cars VW ID.4 10 kW and Nissan Leaf 7 kW; buses "
+                        "60-80 kW; assumption: cars on site, the best of them on every charger",
+        },
+        explanation=explanation,
+        details={"best_car_kw": best_car, "best_bus_kw": best_bus, "rating_per_charger_kw": reported / n_chargers},
+    )
+
+
 # ----------------------------------------------------------------------------------------------- table
 
 
 def pilot_table(seed: int = 0) -> pd.DataFrame:
     """Every pilot figure: pilot, quantity, unit, reported, ours, ratio, explanation."""
     results: list[PilotResult] = [shenzhen_2024(seed), *octopus_power_pack(), oakland_school_buses(seed),
-                                  bmw_chargeforward_1(seed)]
+                                  bmw_chargeforward_1(seed), *octopus_scarcity_reserve(), bmw_chargeforward_2(seed),
+                                  bmw_chargeforward_2_user_value(),
+                                  shanghai_futebei_v2g()]
     return pd.DataFrame([{k: v for k, v in r.to_dict().items() if k not in ("inputs", "details")} for r in results])

@@ -7,9 +7,11 @@ minimum duration, minimum and maximum size, location rules, metering and telemet
 measured against, payments (energy, capacity, per event), penalties for under- and over-delivery, eligibility rules
 (plugged-in hours, monthly kWh caps, yearly discharge) and which other schemes may not pay for the same kWh.
 
-Every shipped programme (``vgi/data/programmes/*.yaml``) names its sources and the date it applies from, and lists
-under ``assumptions`` each value that the sources do not give (key path -> why this value was chosen).  A reader
-can therefore tell a rule from an assumption; ``vgi programmes show ID`` prints both.
+Every shipped programme (``vgi/data/programmes/*.yaml``) names its sources and the date it applies from, gives
+under ``value_sources`` the source and start date of single values that changed over time (a season's average
+price, a first auction's clearing price), and lists under ``assumptions`` each value that the sources do not give
+(key path -> why this value was chosen).  A reader can therefore tell a rule from an assumption;
+``vgi programmes show ID`` prints both.
 
 Units: power in kW, energy in kWh, money in the programme's currency (per kWh, per kW-month, per kW-hour of
 availability, per event); durations in minutes; clock times local to the programme's time zone.
@@ -42,6 +44,7 @@ __all__ = [
     "Programme",
     "Size",
     "Timing",
+    "ValueSource",
     "get_programme",
     "load_programme",
     "load_programme_file",
@@ -386,11 +389,27 @@ ProgrammeKind = Literal[
 ]
 
 
+class ValueSource(_Frozen):
+    """Where one value of a programme comes from and the date it applies from.
+
+    Attributes:
+        source: the document or page (with its date where known).
+        applies_from: the first day the value applies (a season's start, a first auction, a code change going live).
+        detail: how the value follows from the source's figures (e.g. "GBP 1.2 m / 3,917.7 MWh = GBP 306/MWh").
+    """
+
+    source: str
+    applies_from: dt.date
+    detail: str = ""
+
+
 class Programme(_Frozen):
     """A demand-response programme or market product (see the module docstring).
 
     ``assumptions`` maps a key path (``payments.energy_down.cap_per_kwh``) to the reason the value is an assumption
-    rather than a rule from the sources; every path must name a field of the programme.
+    rather than a rule from the sources; every path must name a field of the programme.  ``value_sources`` maps a
+    key path to the source of that one value and the date it applies from; a path is either sourced or assumed,
+    never both.
     """
 
     id: str
@@ -418,6 +437,7 @@ class Programme(_Frozen):
     penalties: Penalties = Penalties()
     eligibility: Eligibility = Eligibility()
     assumptions: dict[str, str] = Field(default_factory=dict)
+    value_sources: dict[str, ValueSource] = Field(default_factory=dict)
     notes: str = ""
 
     @field_validator("source", mode="before")
@@ -434,6 +454,11 @@ class Programme(_Frozen):
         for path in self.assumptions:
             if not _has_path(self, path):
                 raise ValueError(f"assumption '{path}' does not name a field of the programme")
+        for path in self.value_sources:
+            if not _has_path(self, path):
+                raise ValueError(f"value_sources '{path}' does not name a field of the programme")
+            if self.is_assumption(path):
+                raise ValueError(f"'{path}' is both sourced (value_sources) and an assumption")
         return self
 
     @property

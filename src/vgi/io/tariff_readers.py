@@ -7,14 +7,18 @@ Both return a :class:`vgi.model.tariffs.Tariff` whose prices equal the file's:
   USD/kWh), the 12 x 24 weekday and weekend schedules (month x local hour -> period),
   ``flatdemandstructure`` with ``flatdemandmonths``, ``demandratestructure`` with its own 12 x 24 schedules
   (a per-period demand charge in USD/kW-month) and ``fixedchargefirstmeter`` with ``fixedchargeunits``
-  (``$/month``, ``$/day`` or ``$/year``).  Energy tiers (``max`` kWh per month) become tier blocks; URDB has
-  no holiday list, so holidays price as their weekday.
+  (``$/month``, ``$/day`` or ``$/year``); ``startdate`` and ``enddate`` (Unix times; ``enddate`` read as the
+  first day no longer in force) give the validity dates.  Energy tiers (``max`` kWh per month) become tier
+  blocks; URDB has no holiday list, so holidays price as their weekday.
 * :func:`read_acnportal_tariff` reads acnportal's ``{name, effective, link, schedule: [...]}`` files: each
   schedule entry has month-day bounds, a day mask (``WEEKDAYS``, ``WEEKENDS``, ``ALL``), the start hours of
   its price segments (local time) with their USD/kWh prices, and a demand charge in USD/kW-month.  Fractional
   start hours (8.5 = 08:30) are kept as written (acnportal itself truncates them to whole hours).  When two
   entries cover the same months and day types the first one listed wins; the tariff's notes name the entries
   shadowed.
+
+Imported tariffs are ``verification: secondary`` with ``hours_verified: false``: vgi reads the hours from the
+file but has not checked them against the utility's own text.
 
 Errors (a missing key, an unsupported unit, a structure vgi cannot represent) raise :class:`VgiError` naming
 the file and the key.
@@ -146,6 +150,15 @@ def read_urdb_json(path: str | Path, index: int = 0, timezone: str | None = None
             raise VgiError(f"{where}: 'startdate' is not a Unix time") from exc
     else:
         raise VgiError(f"{where}: no 'startdate'")
+    valid_to: dt.date | None = None
+    if rec.get("enddate") not in (None, ""):
+        try:
+            # URDB's enddate is the first day the rate is no longer in force: the last day is the one before
+            valid_to = dt.datetime.fromtimestamp(int(rec["enddate"]), tz=dt.UTC).date() - dt.timedelta(days=1)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise VgiError(f"{where}: 'enddate' is not a Unix time") from exc
+        if valid_to < valid_from:
+            raise VgiError(f"{where}: 'enddate' is not after 'startdate'")
 
     structure = rec.get("energyratestructure")
     if not isinstance(structure, list) or not structure:
@@ -269,8 +282,9 @@ def read_urdb_json(path: str | Path, index: int = 0, timezone: str | None = None
         "timezone": timezone,
         "customer": str(rec.get("sector", "unknown")),
         "valid_from": valid_from,
+        "valid_to": valid_to,
         "verification": "secondary",
-        "hours_verified": True,
+        "hours_verified": False,
         "source": tuple(s for s in (str(rec.get("uri", "")), str(rec.get("source", "")), source) if s),
         "notes": " ".join(notes),
         "energy": {"prices": prices, "seasons": seasons},
@@ -422,7 +436,7 @@ def read_acnportal_tariff(path: str | Path, timezone: str = "America/Los_Angeles
         "customer": "commercial EV charging",
         "valid_from": valid_from,
         "verification": "secondary",
-        "hours_verified": True,
+        "hours_verified": False,
         "source": tuple(s for s in (str(data.get("link", "")), f"acnportal tariff file {p.name}") if s),
         "notes": " ".join(notes),
         "energy": {"prices": {}, "seasons": season_models},

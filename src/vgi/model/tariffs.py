@@ -13,7 +13,9 @@ covers:
 * export / V2G discharge prices: none, fixed, by period, from a series, or a fraction of the import price;
 * demand charges (per kW of a month's maximum demand, optionally only in some periods) and capacity
   subscriptions in blocks with an overage charge (PG&E BEV);
-* fixed charges per day, per month or per bill; currency, source, valid-from date and verification status.
+* fixed charges per day, per month or per bill; currency, source, verification status and the dates the tariff is
+  in force (``valid_from``, optional ``valid_to``; :func:`check_validity` refuses a period outside them, and
+  :func:`select_version` picks the version of a tariff in force for a period).
 
 Prices are in the tariff's currency per kWh (or per kW for demand); local clock times are in the tariff's time
 zone, intervals are ``[start, end)``, and ``end == "24:00"`` means midnight at the end of the day.
@@ -48,12 +50,14 @@ __all__ = [
     "TierBlock",
     "Tiers",
     "Window",
+    "check_validity",
     "day_groups",
     "demand_mask",
     "holiday_dates",
     "holiday_mask",
     "local_hours",
     "schedule_rows",
+    "select_version",
     "tariff_boundaries_minutes",
     "tariff_prices",
     "windows_for",
@@ -257,10 +261,17 @@ class DynamicFormula(_Frozen):
             raise ValueError("window_adders and window_adder_values must have the same length")
         return self
 
-    def apply(self, spot: np.ndarray, local_hour: np.ndarray) -> np.ndarray:
+    def apply(self, spot: np.ndarray, local_hour: np.ndarray, local_month: np.ndarray | None = None) -> np.ndarray:
+        """The price at each step from the series value, local hour and (for windows limited to some months,
+        e.g. a grid fee's winter-quarter stages) local month 1-12."""
         price = self.multiplier * spot * self.series_to_currency_per_kwh + self.adder
         for window, value in zip(self.window_adders, self.window_adder_values, strict=True):
-            price = price + np.where(window.contains(local_hour), value, 0.0)
+            hit = window.contains(local_hour)
+            if len(window.months) < 12:
+                if local_month is None:
+                    raise VgiError("a dynamic window adder limited to some months needs the local month")
+                hit = hit & np.isin(local_month, window.months)
+            price = price + np.where(hit, value, 0.0)
         price = price * (1.0 + self.vat)
         if self.cap is not None:
             price = np.minimum(price, self.cap)
@@ -337,11 +348,21 @@ class Tariff(_Frozen):
     ``verified-secondary`` (a reprint or dataset citing it), ``secondary``, ``unverified``, ``assumption``;
     ``verification_detail`` gives the status of single items (e.g. a day rate taken from a proxy).
     ``hours_verified`` is false where the clock hours could not be confirmed for the stated date and customer
-    class.
+    class.  A tariff file is not ``hours_verified`` unless it says so, and the top-level ``verification`` may
+    not claim more than the hours: ``verified-primary`` and ``verified-secondary`` need ``hours_verified: true``.
+
+    Validity: ``valid_to`` (optional) is the last local day the tariff (this version of it) is in force; a
+    period running past it is refused.  ``valid_from`` is the first day the recorded prices are known to apply;
+    with ``starts_on_valid_from: true`` it is also the day the tariff (version) began, and a period starting
+    before it is refused.  Without it (most library entries: ``valid_from`` is the date of the price source, e.g.
+    the report's table "as of June 2024"), earlier days are billed at the recorded prices.  Versions of one
+    tariff over time share an ``id``, do not overlap, and every version after the first starts on its
+    ``valid_from`` (see :func:`select_version`).
 
     ``reference_prices`` keeps prices a source gives that no window of the schedule uses (e.g. a base
     price from which the period prices are derived, or a critical-peak price whose hours are unknown); they
-    are shown, never billed.
+    are shown, never billed.  ``reference_price_notes`` says, per reference price, why it is not billed (no
+    window of its own in the rule, a suspended critical peak, ...); ``vgi tariffs show`` prints it.
 
     Holidays: ``holidays`` is a country code of the ``holidays`` package, ``holiday_names`` limits the
     calendar to the holidays the tariff names (prefix match, e.g. ``"Washington's Birthday"`` for Presidents'
@@ -357,9 +378,11 @@ class Tariff(_Frozen):
     currency: str
     timezone: TimezoneName
     valid_from: dt.date
+    valid_to: dt.date | None = None
+    starts_on_valid_from: bool = False
     source: str | tuple[str, ...]
     verification: Literal["verified-primary", "verified-secondary", "secondary", "unverified", "assumption"]
-    hours_verified: bool = True
+    hours_verified: bool = False
     verification_detail: dict[str, str] = Field(default_factory=dict)
     customer: str = "residential"
     notes: str = ""
@@ -367,6 +390,7 @@ class Tariff(_Frozen):
     holiday_names: tuple[str, ...] | None = None
     holiday_observance: Literal["library", "none", "sunday_to_monday"] = "library"
     reference_prices: dict[str, float] = Field(default_factory=dict)
+    reference_price_notes: dict[str, str] = Field(default_factory=dict)
     energy: EnergySchedule | None = None
     dynamic: DynamicFormula | None = None
     critical_peaks: tuple[CriticalPeak, ...] = ()
@@ -381,6 +405,40 @@ class Tariff(_Frozen):
         if self.energy is None and self.dynamic is None:
             raise ValueError("a tariff needs 'energy' (period prices) or 'dynamic' (a price series formula)")
         return self
+
+    @model_validator(mode="after")
+    def _dates_and_labels(self) -> Tariff:
+        if self.valid_to is not None and self.valid_to < self.valid_from:
+            raise ValueError(f"valid_to {self.valid_to} is before valid_from {self.valid_from}")
+        if self.verification.startswith("verified") and not self.hours_verified:
+            raise ValueError(
+                f"verification '{self.verification}' claims more than the hours (hours_verified is false); "
+                "use 'secondary' or lower, or set hours_verified: true where the hours are confirmed"
+            )
+        unknown = sorted(set(self.reference_price_notes) - set(self.reference_prices))
+        if unknown:
+            raise ValueError(f"reference_price_notes for prices not in reference_prices: {unknown}")
+        return self
+
+    @property
+    def validity_text(self) -> str:
+        """'from 2024-10-01', 'until 2024-11-30', '2024-10-01 to 2025-04-30' or 'with no end date' (local dates,
+        inclusive; a start only where the tariff began on ``valid_from``)."""
+        start = self.valid_from.isoformat() if self.starts_on_valid_from else None
+        end = None if self.valid_to is None else self.valid_to.isoformat()
+        if start and end:
+            return f"{start} to {end}"
+        if start:
+            return f"from {start}"
+        if end:
+            return f"until {end}"
+        return "with no end date"
+
+    def in_force(self, first_day: dt.date, last_day: dt.date) -> bool:
+        """Whether the tariff may bill every local day from ``first_day`` to ``last_day`` (inclusive): none after
+        ``valid_to``, none before ``valid_from`` where the tariff began on it."""
+        starts_ok = not self.starts_on_valid_from or self.valid_from <= first_day
+        return starts_ok and (self.valid_to is None or last_day <= self.valid_to)
 
     @property
     def period_names(self) -> list[str]:
@@ -495,6 +553,58 @@ def demand_mask(
     return ok
 
 
+def _period_days(tariff: Tariff, start: pd.Timestamp, end: pd.Timestamp) -> tuple[dt.date, dt.date]:
+    """First and last local day (tariff's zone) of the period ``[start, end)``; tz-aware timestamps."""
+    first = pd.Timestamp(start).tz_convert(tariff.timezone)
+    last = (pd.Timestamp(end) - pd.Timedelta(microseconds=1)).tz_convert(tariff.timezone)
+    return first.date(), max(first.date(), last.date())
+
+
+def check_validity(tariff: Tariff, start: pd.Timestamp, end: pd.Timestamp) -> None:
+    """Raise :class:`VgiError` unless ``tariff`` is in force over the whole period ``[start, end)`` (tz-aware).
+
+    The message names the tariff, its validity dates and the period's local dates.
+    """
+    first, last = _period_days(tariff, start, end)
+    if not tariff.in_force(first, last):
+        raise VgiError(
+            f"tariff '{tariff.id}' is in force {tariff.validity_text}; the period to bill runs {first} to {last}"
+        )
+
+
+def select_version(versions: Iterable[Tariff], start: pd.Timestamp, end: pd.Timestamp) -> Tariff:
+    """The version of a tariff in force over the whole period ``[start, end)`` (tz-aware).
+
+    ``versions`` are versions of one tariff (same ``id``, validity ranges that do not overlap, every version
+    after the first with ``starts_on_valid_from``).  A period that
+    spans two versions is refused (bill each part with its own version): monthly charges, demand charges and
+    tiers are counted per calendar month or year and would be split between versions in ways the tariffs do
+    not define.  A period that no version covers is refused too; both errors name the dates.
+    """
+    items = sorted(versions, key=lambda t: t.valid_from)
+    if not items:
+        raise VgiError("no tariff versions given")
+    ids = sorted({t.id for t in items})
+    if len(ids) > 1:
+        raise VgiError(f"versions of one tariff must share an id, got {ids}")
+    for t in items:
+        first, last = _period_days(t, start, end)
+        if t.in_force(first, last):
+            return t
+    first, last = _period_days(items[0], start, end)
+    touched = [
+        t for t in items
+        if (t.valid_from <= last or not t.starts_on_valid_from) and (t.valid_to is None or t.valid_to >= first)
+    ]
+    ranges = "; ".join(t.validity_text for t in items)
+    if len(touched) > 1:
+        raise VgiError(
+            f"the period {first} to {last} spans {len(touched)} versions of tariff '{ids[0]}' ({ranges}); "
+            "bill each version's part separately"
+        )
+    raise VgiError(f"tariff '{ids[0]}' is in force {ranges}; the period to bill runs {first} to {last}")
+
+
 def _as_local(index: pd.DatetimeIndex, tariff: Tariff) -> pd.DatetimeIndex:
     if index.tz is None:
         raise VgiError("load/price timestamps must be tz-aware (carry a UTC offset)")
@@ -538,7 +648,7 @@ def tariff_prices(
         if np.isnan(spot_arr).any():
             first = int(np.flatnonzero(np.isnan(spot_arr))[0])
             raise VgiError(f"price series has no value at {local[first]}")
-        price = tariff.dynamic.apply(spot_arr, hour)
+        price = tariff.dynamic.apply(spot_arr, hour, month)
         period[:] = "dynamic"
         season_name[:] = "all year"
     if tariff.energy is not None:
@@ -615,7 +725,7 @@ def tariff_prices(
             raise VgiError(f"tariff '{tariff.id}' pays exports from a series: give an export price series")
         if exp.formula is None:
             raise VgiError(f"tariff '{tariff.id}': export kind 'series' needs a formula")
-        export = exp.formula.apply(np.asarray(export_spot, dtype=float), hour)
+        export = exp.formula.apply(np.asarray(export_spot, dtype=float), hour, month)
     export = export + exp.extra if exp.kind != "none" else export
     return PriceVectors(
         import_price=price, export_price=np.asarray(export, dtype=float), period=period, season=season_name,

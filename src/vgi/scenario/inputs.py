@@ -227,7 +227,7 @@ def _local_day_masks(prices: np.ndarray, local_days: np.ndarray) -> tuple[np.nda
 
 def prepare(scn: Scenario) -> Inputs:
     """Sessions, grid, prices, series, events and limits of a scenario."""
-    from vgi.io.tariff_library import get_tariff
+    from vgi.io.tariff_library import tariff_for_period
 
     notes: list[str] = []
     horizon = TimeGrid.local_days(scn.horizon.start, scn.horizon.days, scn.horizon.step_minutes, scn.timezone)
@@ -257,7 +257,9 @@ def prepare(scn: Scenario) -> Inputs:
     # tariffs per session: first matching rule, else the default
     ids = [scn.tariffs.default] + [r.tariff for r in scn.tariffs.rules]
     distinct = list(dict.fromkeys(ids))
-    tariffs = [get_tariff(t) for t in distinct]
+    # the version of each tariff in force over the simulated days (a tariff that ends or changes within them is a
+    # clear error, never a bill at prices that no longer applied)
+    tariffs = [tariff_for_period(t, grid.start, grid.end) for t in distinct]
     if scn.tariffs.export is not None:
         tariffs = [t.model_copy(update={"export": scn.tariffs.export}) for t in tariffs]
     index = np.zeros(len(sessions), dtype=np.int64)

@@ -332,17 +332,29 @@ def _terms(inp: Inputs, fleet: FleetOnGrid, baselines: dict[str, np.ndarray] | N
 
 
 def _direct(inp: Inputs, mode: str, baselines: dict[str, np.ndarray] | None) -> Schedule:
-    """The aggregator's coupled schedule (with the events when ``baselines`` is given): the aggregator core's plan
-    from the grid's start, with every session known (the offline plan of a simulation)."""
+    """The aggregator's coupled schedule (with the events when ``baselines`` is given), from the aggregator core:
+    by default one plan from the grid's start with every session known (the offline plan of a simulation); with
+    ``aggregator.replan_every_minutes`` the aggregator loop on a simulated clock, re-planning over the cars plugged
+    in, as the live service does."""
     from vgi.aggregator.core import replan
+    from vgi.aggregator.driver import SimulatedFleet, simulate
     from vgi.aggregator.snapshot import snapshot_at
 
     fleet = _fleet(inp, mode)
     terms = _terms(inp, fleet, baselines)
     buy, sell = inp.aggregator_prices
-    snap = snapshot_at(inp.sessions, inp.grid, inp.grid.start, _prices(buy, sell, inp.currency), terms,
-                       mode=fleet.mode, include_future=True)
-    return replan(snap, _options(inp), strategy="coupled").schedule
+    prices = _prices(buy, sell, inp.currency)
+    every = inp.scenario.aggregator.replan_every_minutes
+    if every is None:
+        snap = snapshot_at(inp.sessions, inp.grid, inp.grid.start, prices, terms, mode=fleet.mode,
+                           include_future=True)
+        return replan(snap, _options(inp), strategy="coupled").schedule
+    step = inp.grid.step_minutes
+    if every % step:
+        raise VgiError(f"aggregator.replan_every_minutes: {every} is not a multiple of the {step}-min step")
+    sim = SimulatedFleet(inp.sessions, inp.grid, prices, terms, mode=fleet.mode)
+    done, _ = simulate(sim, replan_every=every // step, options=_options(inp))
+    return done
 
 
 def _method_baseline(inp: Inputs, method: str, own_kw: np.ndarray, ev: EventWindow) -> np.ndarray:
@@ -495,20 +507,16 @@ def _settle(inp: Inputs, run: ModeRun, ev: EventWindow, agg: np.ndarray) -> M.Ev
     )
     if spec.programme is None or not participates:
         return oc
-    from vgi.dr.settlement import settle_arrays
+    from vgi.aggregator.core import settle
+    from vgi.dr.events import Event
 
+    # the aggregator core's settlement, as the live service does it, from the simulated meter and the baseline
+    index = inp.grid.utc_index
     w = slice(ev.start_step, ev.stop_step)
-    st = settle_arrays(
-        spec.programme,
-        inp.grid.utc_index[w],
-        run.baselines_kw[ev.id][w],
-        agg[w],
-        inp.grid.step_hours,
-        oc.requested_kw,
-        direction="down",
-        price_per_kwh=spec.price_per_kwh or None,
-        event_id=ev.id,
-    )
+    call = Event(index[ev.start_step], index[ev.start_step] + (ev.stop_step - ev.start_step) * pd.Timedelta(
+        minutes=inp.grid.step_minutes), oc.requested_kw, "down", spec.price_per_kwh or None, ev.id)
+    st = settle(spec.programme, call, pd.Series(agg, index=index),
+                baseline_kw=pd.Series(run.baselines_kw[ev.id][w], index=index[w]))
     return replace(
         oc,
         rule=spec.programme,

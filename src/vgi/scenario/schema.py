@@ -347,7 +347,8 @@ class Aggregator(_Model):
     aggregator). ``thresholds_kw``: aggregation thresholds (market minimum sizes) for which the report counts
     the EVs needed.  ``events_per_year``: how many calls like the horizon's a year brings, to put the
     demand-response money on a yearly basis (None: the horizon's events are counted once a year, not scaled by
-    365 / days as energy is: calls are rare).
+    365 / days as energy is: calls are rare).  ``replan_every_minutes``: None plans the horizon once with every
+    session known (the offline plan); a number re-plans online on a simulated clock (a multiple of the step).
     """
 
     prices: Literal["tariff", "spot"] = "tariff"
@@ -356,6 +357,11 @@ class Aggregator(_Model):
     peak_weight_per_kw: float = Field(0.0, ge=0.0)
     thresholds_kw: tuple[float, ...] = (100.0, 500.0, 1000.0)
     events_per_year: float | None = Field(None, ge=0.0)
+    replan_every_minutes: int | None = Field(
+        None, gt=0, description="None: the direct modes plan the horizon once knowing every session (the offline "
+        "plan); a number: the aggregator re-plans every so many minutes on a simulated clock, knowing only the "
+        "cars plugged in, as the live service does",
+    )
 
     @field_validator("thresholds_kw")
     @classmethod

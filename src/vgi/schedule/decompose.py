@@ -761,6 +761,8 @@ class DecompositionResult:
     perturbation_bound: float = 0.0
     levels: str = ""
     status: str = ""
+    #: best dual point (R, T) of the last solve, currency/kWh: a warm start for the next (rolling horizon)
+    shadow_prices: np.ndarray | None = None
     history: list[tuple[int, float, float, float]] = dataclasses.field(default_factory=list)
 
 
@@ -1278,6 +1280,7 @@ def _solve_levels(
     discharge: np.ndarray | None,
     *,
     warm: _Warm | None = None,
+    start_prices: np.ndarray | None = None,
     gap_tolerance: float,
     deadline: float,
     max_iterations: int,
@@ -1322,8 +1325,11 @@ def _solve_levels(
             result,
         )
         if previous is None:
-            env = _node_envelope(sub_fleet, sub_coupling.node_of_session, R)
-            lam0 = _virtual_battery_prices(env, level.block, prices, sub_coupling, fleet.step_hours)
+            if start_prices is not None and np.shape(start_prices) == (R, prices.buy.shape[-1]):
+                lam0 = np.asarray(start_prices, dtype=float)
+            else:
+                env = _node_envelope(sub_fleet, sub_coupling.node_of_session, R)
+                lam0 = _virtual_battery_prices(env, level.block, prices, sub_coupling, fleet.step_hours)
             level.price_all(lam0, add="all")
         else:
             level.warm_start(previous, previous.mu)
@@ -1348,6 +1354,7 @@ def _solve_levels(
     result.n_groups = G
     result.n_columns = level.n_cols
     result.perturbation_bound = level.eps_bound
+    result.shadow_prices = level.center
     if charge is not None:
         level.recover(level.mu, charge, discharge)
     return level
@@ -1424,6 +1431,7 @@ def solve_coupled(
     level_factor: int = 4,
     reference_lp: bool = False,
     peak_floor_kw: float = 0.0,
+    warm_prices: np.ndarray | None = None,
 ) -> Schedule:
     """Schedule a coupled fleet by column generation; every run reports its certified optimality gap.
 
@@ -1445,6 +1453,9 @@ def solve_coupled(
         reference_lp: also solve the direct LP (:func:`vgi.schedule.lp.solve_lp`) and report ``lp_objective``,
             ``lp_gap`` (relative excess of this schedule's objective over the LP's) and ``lp_seconds``.
         peak_floor_kw: fleet import already reached before the grid starts (rolling horizon).
+        warm_prices: shadow prices (nodes x steps, currency/kWh) to start from instead of the virtual battery's,
+            e.g. ``details["shadow_prices"]`` of the previous re-plan shifted by a step; a start only, never part
+            of the certificate (used where the fleet is one node).
 
     Returns:
         a :class:`Schedule` whose ``stats`` hold ``objective`` (= ``upper_bound``, the returned schedule's
@@ -1505,7 +1516,9 @@ def solve_coupled(
                 result.levels = f"nodes {first.levels} | joint {result.levels}"
                 result.lower_bound = max(result.lower_bound, first.lower_bound)
         else:
-            _solve_levels(fleet, prices, coupling, plan, result, charge, discharge, **settings)
+            _solve_levels(
+                fleet, prices, coupling, plan, result, charge, discharge, start_prices=warm_prices, **settings
+            )
         finite = coupling.node_import_kw[np.isfinite(coupling.node_import_kw)]
         tol_kw = 1e-6 * max(1.0, float(np.abs(finite).max(initial=1.0)))
         result.repair_factor = _repair(coupling, charge, discharge, tol_kw)
@@ -1556,6 +1569,8 @@ def solve_coupled(
         "binding_steps": terms["binding_steps"],
         "violated_steps": terms["violated_steps"],
         "bounds_history": np.asarray(result.history, dtype=float).reshape(-1, 4),
+        "shadow_prices": result.shadow_prices,
+        "node_names": coupling.node_names,
     }
     if options.shared_meter:
         stats["netting_credit"] = float(terms["netting_credit"])

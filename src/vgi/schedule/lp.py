@@ -479,6 +479,8 @@ def solve_lp(
         discharge[model.entry_session[can_d], model.entry_step[can_d]] = np.maximum(
             x[model.d_col[can_d]], 0.0
         )
+    # the solver's float residue (within its tolerances) clipped to every bound of each car
+    charge, discharge = fleet.clip_power(charge, discharge, inplace=True)
     unmet = model.unmet_fixed.copy()
     has_u = model.u_col >= 0
     unmet[has_u] = np.maximum(x[model.u_col[has_u]], 0.0)

@@ -16,8 +16,15 @@ leaves before its forecast simply stops (its plan for later steps is dropped).  
 grid)`` for the known cars only, with the inner strategy: ``price`` (each car alone, exact) or ``coupled`` (the
 fleet's limits, peak, target and event over what is known, with the peak already reached carried as a floor).  The
 scheduler re-plans every ``replan_every`` steps and whenever a car arrives; between re-plans cars follow the last
-plan.  What is committed is clipped to the car's true plug-in share of the step (a forecast departure later than the
-true one can only lose power, never break a limit of the car).
+plan.  What is committed goes through :meth:`FleetOnGrid.clip_power` with the car's true plug-in share of the step
+and its battery energy now (a forecast departure later than the true one can only lose power, never break a limit
+of the car: power, time-sharing, battery bounds).
+
+The ``coupled`` planner also (a) takes the earlier of two steps that cost the same (:data:`EARLY_TIE_BREAK`), which
+leaves later capacity to cars not yet known; (b) where given a history (``arrival_history``), plans with the
+arrivals it expects in the next ``lookahead_hours`` (:class:`ArrivalForecast`: one charge-only aggregate car per
+site and hour, never committed); (c) where it re-plans by the decomposition, starts each re-plan from the shadow
+prices of the previous one.
 
 **Regret** is the online schedule's objective (with the true needs) minus the offline optimum of the same inner
 strategy with full knowledge.  The online schedule is feasible for the offline problem, so the regret is never
@@ -38,12 +45,24 @@ import pandas as pd
 from vgi.errors import VgiError
 from vgi.model.timegrid import TimeGrid
 from vgi.schedule import decompose, exact
-from vgi.schedule.options import DrEvent, ScheduleOptions, default_unmet_penalty, site_limit_arrays
+from vgi.schedule.options import ScheduleOptions, default_unmet_penalty
 from vgi.schedule.prices import PriceInputs
 from vgi.schedule.problem import FleetOnGrid, Schedule
+from vgi.schedule.terms import CouplingTerms
 
-__all__ = ["Forecast", "OnlineResult", "forecast_departures", "online_strategy", "solve_online"]
+__all__ = [
+    "EARLY_TIE_BREAK",
+    "ArrivalForecast",
+    "Forecast",
+    "OnlineResult",
+    "forecast_departures",
+    "online_strategy",
+    "solve_online",
+]
 
+#: price added per step ahead in a plan, relative to the largest price: of two steps that cost the same, the plan
+#: takes the earlier, leaving later capacity to cars not yet known (adacharge's "quick charge" term does the same)
+EARLY_TIE_BREAK = 1e-6
 Forecast = Literal["declared", "noisy", "hourly_mean"]
 Inner = Literal["auto", "price", "coupled"]
 
@@ -127,6 +146,124 @@ def _arrival_hour(fleet: FleetOnGrid) -> np.ndarray:
     return hours[step] if len(hours) else np.zeros(len(fleet), dtype=np.int64)
 
 
+@dataclass(frozen=True)
+class ArrivalForecast:
+    """Expected arrivals by site, local day type (weekday / weekend) and local hour, learnt from a history.
+
+    Arrays are (sites, 2, 24): ``per_day`` mean arrivals in that hour per day of that type, ``dwell_hours``,
+    ``energy_kwh`` (battery side), ``power_kw`` (charging limit) and ``charge_efficiency`` the means of those
+    sessions (the overall mean of the site where an hour has none).
+    """
+
+    sites: tuple[str, ...]
+    per_day: np.ndarray
+    dwell_hours: np.ndarray
+    energy_kwh: np.ndarray
+    power_kw: np.ndarray
+    charge_efficiency: np.ndarray
+
+    @classmethod
+    def from_history(cls, history: FleetOnGrid) -> ArrivalForecast:
+        """Learn the arrival pattern of ``history`` (sessions wholly on its grid; days counted on its grid)."""
+        has = (history.stop > history.start) & (history.e_need_kwh > history.e_init_kwh - 1e-12)
+        if not has.any():
+            raise VgiError("the history for the arrival forecast has no sessions on its grid")
+        arr, dep = _positions(history)
+        index = history.grid.local_index
+        step = np.clip(history.start, 0, max(history.n_steps - 1, 0))
+        hour = np.asarray(index.hour, dtype=np.int64)[step]
+        weekend = (np.asarray(index.day_of_week, dtype=np.int64) >= 5).astype(np.int64)
+        kind = weekend[step]
+        day_kind = pd.Series(weekend, index=index.normalize()).groupby(level=0).first()
+        n_days = np.array([(day_kind == 0).sum(), (day_kind == 1).sum()], dtype=float)
+        sites = tuple(sorted({str(x) for x in history.site_id}))
+        site_of = {name: i for i, name in enumerate(sites)}
+        site = np.array([site_of[str(x)] for x in history.site_id], dtype=np.int64)
+        shape = (len(sites), 2, 24)
+        key = np.ravel_multi_index((site[has], kind[has], hour[has]), shape)
+        count = np.bincount(key, minlength=int(np.prod(shape))).reshape(shape).astype(float)
+
+        def mean(values: np.ndarray) -> np.ndarray:
+            total = np.bincount(key, values[has], minlength=count.size).reshape(shape)
+            overall = np.bincount(site[has], values[has], minlength=len(sites)) / np.maximum(
+                np.bincount(site[has], minlength=len(sites)), 1
+            )
+            return np.where(count > 0, total / np.maximum(count, 1.0), overall[:, None, None])
+
+        return cls(
+            sites=sites,
+            per_day=count / np.maximum(n_days, 1.0)[None, :, None],
+            dwell_hours=mean((dep - arr) * history.step_hours),
+            energy_kwh=mean(np.maximum(history.e_need_kwh - history.e_init_kwh, 0.0)),
+            power_kw=mean(history.max_charge_kw),
+            charge_efficiency=mean(history.charge_efficiency),
+        )
+
+    def phantoms(self, fleet: FleetOnGrid, grid: TimeGrid, t: int, lookahead_steps: int) -> FleetOnGrid | None:
+        """The arrivals expected in steps ``t + 1 .. t + lookahead_steps`` of ``fleet``'s grid, one charge-only
+        aggregate session per site and hour (expected count x mean power and energy), on ``grid`` (which starts at
+        step ``t``); None when none is expected."""
+        index = fleet.grid.local_index
+        stop = min(fleet.n_steps, t + 1 + lookahead_steps)
+        steps = np.arange(t + 1, stop)
+        if not len(steps):
+            return None
+        hour = np.asarray(index.hour, dtype=np.int64)[steps]
+        kind = (np.asarray(index.day_of_week, dtype=np.int64)[steps] >= 5).astype(np.int64)
+        # a step takes its share of the hour's arrivals; the steps of one local hour are merged into one aggregate
+        # car arriving at the first of them
+        first = np.r_[True, hour[1:] != hour[:-1]]
+        group = np.cumsum(first) - 1
+        at_all, h_all, k_all = steps[first], hour[first], kind[first]
+        parts = []
+        for s_i in range(len(self.sites)):
+            count = np.bincount(group, self.per_day[s_i, kind, hour] * fleet.step_hours)
+            keep = count > 1e-9
+            if keep.any():
+                parts.append((s_i, at_all[keep], count[keep], h_all[keep], k_all[keep]))
+        if not parts:
+            return None
+        site = np.concatenate([np.full(len(p[1]), p[0]) for p in parts])
+        at = np.concatenate([p[1] for p in parts]) - t
+        count = np.concatenate([p[2] for p in parts])
+        h = np.concatenate([p[3] for p in parts])
+        k = np.concatenate([p[4] for p in parts])
+        dwell = np.maximum(self.dwell_hours[site, k, h] / grid.step_hours, 1e-6)
+        n_left = grid.n_steps
+        dep = np.minimum(at + dwell, float(n_left))
+        start = at.astype(np.int64)
+        stop_ = np.maximum(np.ceil(dep - 1e-9).astype(np.int64), start + 1)
+        last = np.clip(dep - (stop_ - 1), 1e-9, 1.0)
+        first_f = np.where(stop_ - start == 1, last, 1.0)
+        energy = count * self.energy_kwh[site, k, h]
+        n = len(site)
+        return FleetOnGrid(
+            grid=grid,
+            mode=fleet.mode,
+            session_id=np.array([f"forecast:{i}" for i in range(n)], dtype=object),
+            site_id=np.array([self.sites[i] for i in site], dtype=object),
+            start=start,
+            stop=stop_,
+            first_fraction=first_f,
+            last_fraction=last,
+            max_charge_kw=count * self.power_kw[site, k, h],
+            max_discharge_kw=np.zeros(n),
+            charge_efficiency=self.charge_efficiency[site, k, h],
+            discharge_efficiency=np.ones(n),
+            e_init_kwh=np.zeros(n),
+            e_floor_kwh=np.zeros(n),
+            e_max_kwh=energy,
+            e_need_kwh=energy,
+        )
+
+
+def _stack(a: FleetOnGrid, b: FleetOnGrid) -> FleetOnGrid:
+    """Sessions of ``a`` then ``b`` (same grid and mode)."""
+    names = [f.name for f in dataclasses.fields(FleetOnGrid) if f.name not in ("grid", "mode")]
+    joined: dict[str, Any] = {name: np.concatenate([getattr(a, name), getattr(b, name)]) for name in names}
+    return dataclasses.replace(a, **joined)
+
+
 @dataclass
 class OnlineResult:
     """Figures of an online run (also in :attr:`Schedule.stats`)."""
@@ -175,42 +312,10 @@ def _sub_fleet(
 
 
 def _sub_options(options: ScheduleOptions, fleet: FleetOnGrid, sub: FleetOnGrid, t: int) -> ScheduleOptions:
-    """The options for the horizon from step ``t``: arrays sliced, the event shifted, limits of absent sites kept
-    out."""
-
-    def cut(value: Any) -> Any:
-        if value is None:
-            return None
-        arr = np.asarray(value, dtype=float)
-        return arr if arr.ndim == 0 else arr[t:]
-
-    site_limit: Any = None
-    if options.site_limit_kw is not None:
-        limits = site_limit_arrays(fleet, options.site_limit_kw)
-        present = {str(s) for s in sub.site_id}
-        site_limit = {site: arr[t:] for site, arr in limits.items() if site in present} or None
-    event = None
-    if options.dr_event is not None:
-        ev = options.dr_event if isinstance(options.dr_event, DrEvent) else DrEvent(*options.dr_event)
-        start, stop = max(int(ev.start_step) - t, 0), int(ev.stop_step) - t
-        if stop > 0:
-            base = np.broadcast_to(np.asarray(ev.baseline_kw, dtype=float), (fleet.n_steps,))[t:]
-            event = DrEvent(start, stop, ev.reduction_kw, base, ev.shortfall_penalty_per_kwh)
-    return options.with_(
-        site_limit_kw=site_limit,
-        fleet_import_limit_kw=cut(options.fleet_import_limit_kw),
-        fleet_export_limit_kw=cut(options.fleet_export_limit_kw),
-        target_kw=cut(options.target_kw),
-        dr_event=event,
-    )
-
-
-def _true_share(fleet: FleetOnGrid, rows: np.ndarray, t: int) -> np.ndarray:
-    """Share of step ``t`` each session ``rows`` is truly plugged in."""
-    start, stop = fleet.start[rows], fleet.stop[rows]
-    share = np.where((start <= t) & (t < stop), 1.0, 0.0)
-    share = np.where((t == stop - 1) & (stop - start >= 2), fleet.last_fraction[rows], share)
-    return np.where((t == start) & (stop > start), fleet.first_fraction[rows], share)
+    """The options for the horizon from step ``t``: the coupling terms (:class:`~vgi.schedule.terms.CouplingTerms`)
+    cut to it — arrays sliced, the event shifted, limits and shared meters of absent sites kept out."""
+    terms = CouplingTerms.from_options(options, fleet.n_steps).from_step(t).for_sites({str(s) for s in sub.site_id})
+    return terms.options(options, sub)
 
 
 def solve_online(
@@ -226,6 +331,10 @@ def solve_online(
     seed: int = 0,
     history: FleetOnGrid | None = None,
     compute_regret: bool = True,
+    arrival_history: FleetOnGrid | ArrivalForecast | None = None,
+    lookahead_hours: float = 24.0,
+    early_tie_break: bool = True,
+    warm_start: bool = True,
 ) -> Schedule:
     """Schedule ``fleet`` step by step, knowing each session only from its arrival (see the module docstring).
 
@@ -239,6 +348,15 @@ def solve_online(
         departure_noise_hours, energy_noise, seed: the ``noisy`` forecast's errors.
         history: sessions the ``hourly_mean`` forecast learns from (default: this fleet).
         compute_regret: also solve the offline problem and report ``regret``.
+        arrival_history: sessions (or an :class:`ArrivalForecast` learnt from them) whose arrival pattern the
+            ``coupled`` planner expects in the next ``lookahead_hours``: it plans the known cars together with one
+            aggregate car per site and hour of expected arrivals, so that it leaves them the capacity they will
+            need (their plans are never committed).  None: the planner sees only the known cars.
+        lookahead_hours: how far ahead arrivals are expected.
+        early_tie_break: of two steps that cost the same, the ``coupled`` planner takes the earlier
+            (:data:`EARLY_TIE_BREAK`).
+        warm_start: where the ``coupled`` planner uses the decomposition, each re-plan starts from the shadow
+            prices of the previous one (False: from the virtual battery's each time).
 
     Returns:
         a :class:`Schedule` (strategy ``online``) with ``stats``: ``objective`` (with the true needs),
@@ -263,6 +381,14 @@ def solve_online(
     limit_pen = 1000.0 * pen if options.limit_penalty_per_kw is None else float(options.limit_penalty_per_kw)
     options = options.with_(unmet_penalty_per_kwh=pen, limit_penalty_per_kw=limit_pen)
     n, T, dt = len(fleet), fleet.n_steps, fleet.step_hours
+    arrivals = (
+        ArrivalForecast.from_history(arrival_history)
+        if isinstance(arrival_history, FleetOnGrid)
+        else arrival_history
+    )
+    lookahead = round(max(lookahead_hours, 0.0) / dt)
+    tie_break = early_tie_break and inner == "coupled"
+    warm: dict[str, Any] | None = {} if warm_start else None
     dep_pos, need = forecast_departures(
         fleet,
         forecast,
@@ -282,6 +408,7 @@ def solve_online(
     plan_d = np.zeros((0, 0))
     plan_t = 0
     fleet_net = np.zeros(T)
+    scale = float(max(np.abs(prices.buy).max(initial=0.0), np.abs(prices.sell).max(initial=0.0), 1e-9))
     for t in range(T):
         present = np.flatnonzero((fleet.start <= t) & (t < fleet.stop))
         arrived = bool(np.any(fleet.start[present] == t))
@@ -289,8 +416,17 @@ def solve_online(
             tp = time.perf_counter()
             grid = TimeGrid(fleet.grid.start + t * step, fleet.grid.end, fleet.grid.step_minutes, fleet.grid.timezone)
             sub = _sub_fleet(fleet, present, t, e_now, dep_pos, need, grid)
-            sub_prices = PriceInputs(prices.buy[t:], prices.sell[t:], prices.currency)
-            plan_c, plan_d = _plan(sub, sub_prices, options, fleet, t, inner, float(fleet_net[:t].max(initial=0.0)))
+            ramp = EARLY_TIE_BREAK * scale * np.arange(T - t) if tie_break else 0.0
+            sub_prices = PriceInputs(prices.buy[t:] + ramp, prices.sell[t:] + ramp, prices.currency)
+            ahead = None
+            if arrivals is not None and inner == "coupled":
+                ahead = arrivals.phantoms(fleet, grid, t, lookahead)
+            planned = sub if ahead is None else _stack(sub, ahead)
+            plan_c, plan_d = _plan(
+                planned, sub_prices, options, fleet, t, inner, float(fleet_net[:t].max(initial=0.0)), warm
+            )
+            plan_c = plan_c[: len(present)]
+            plan_d = plan_d[: len(present)] if plan_d.size else plan_d
             plan_rows, plan_t = present, t
             res.n_replans += 1
             res.plan_seconds += time.perf_counter() - tp
@@ -303,23 +439,11 @@ def solve_online(
         k = t - plan_t
         c = plan_c[pos[in_plan], k]
         d = plan_d[pos[in_plan], k] if plan_d.size else np.zeros(len(rows))
-        share = _true_share(fleet, rows, t)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            c_cap = fleet.max_charge_kw[rows] * share
-            d_cap = fleet.max_discharge_kw[rows] * share
-            scale = np.minimum(
-                1.0, np.minimum(np.where(c > c_cap, c_cap / c, 1.0), np.where(d > d_cap, d_cap / d, 1.0))
-            )
-        c, d = c * scale, d * scale
-        # never past the battery's bounds (float residue of the plan)
+        # every bound of the car as it truly is: its share of the step, power, time-sharing, battery
+        c2, d2 = fleet.clip_power(c[:, None], d[:, None], rows=rows, first_step=t, e_start_kwh=e_now[rows])
+        assert d2 is not None
+        c, d = c2[:, 0], d2[:, 0]
         gain = (c * fleet.charge_efficiency[rows] - d / fleet.discharge_efficiency[rows]) * dt
-        e_next = np.clip(e_now[rows] + gain, fleet.e_floor_kwh[rows], np.maximum(fleet.e_max_kwh[rows], e_now[rows]))
-        fix = np.abs(e_next - (e_now[rows] + gain)) > 1e-12
-        if fix.any():
-            s = np.clip((e_next[fix] - e_now[rows][fix]) / np.where(gain[fix] == 0, 1.0, gain[fix]), 0.0, 1.0)
-            c[fix] *= s
-            d[fix] *= s
-            gain[fix] *= s
         e_now[rows] += gain
         charge[rows, t] = c
         if discharge is not None:
@@ -374,8 +498,12 @@ def _plan(
     t: int,
     inner: str,
     peak_so_far_kw: float,
+    warm: dict[str, Any] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Charge and discharge plans (n_known x steps left) of the known sessions."""
+    """Charge and discharge plans (n_known x steps left) of the known sessions.
+
+    ``warm`` (a dict, updated here) carries the decomposition's shadow prices from one re-plan to the next: the next
+    starts from them, shifted to its first step, instead of from the virtual battery's (None: always cold)."""
     if inner == "price":
         r = exact.price_response(
             sub,
@@ -388,9 +516,24 @@ def _plan(
         return r.charge_kw, d
     sub_opts = _sub_options(options, fleet, sub, t)
     peak_weight = float(options.minimise_peak) + float(options.demand_charge_per_kw)
-    if peak_weight > 0 and peak_so_far_kw > 0:
+    from vgi.schedule.api import AUTO_LP_MAX_SESSION_STEPS
+
+    by_decomposition = options.solver == "decomposition" or (
+        options.solver == "auto" and int(np.sum(sub.stop - sub.start)) > AUTO_LP_MAX_SESSION_STEPS
+    )
+    if (peak_weight > 0 and peak_so_far_kw > 0) or by_decomposition:
         # the peak already reached is sunk: plan with it as a floor (only the decomposition takes one)
-        s = decompose.solve_coupled(sub, prices, sub_opts, peak_floor_kw=peak_so_far_kw)
+        start = None
+        if warm is not None and warm.get("prices") is not None:
+            lam = np.asarray(warm["prices"])[:, t - int(warm["t"]) :]
+            names = decompose.Coupling.from_options(sub, prices, sub_opts).node_names
+            if tuple(warm["names"]) == tuple(names) and lam.shape[1] == sub.n_steps:
+                start = lam
+        s = decompose.solve_coupled(
+            sub, prices, sub_opts, peak_floor_kw=max(peak_so_far_kw, 0.0), warm_prices=start
+        )
+        if warm is not None:
+            warm.update(prices=s.details.get("shadow_prices"), names=s.details.get("node_names", ()), t=t)
     else:
         from vgi.schedule import api
 

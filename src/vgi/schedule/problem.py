@@ -138,6 +138,100 @@ class FleetOnGrid:
         sel = slice(None) if rows is None else rows
         return self.availability(rows) * self.max_discharge_kw[sel][:, None]
 
+    def clip_power(
+        self,
+        charge_kw: np.ndarray,
+        discharge_kw: np.ndarray | None = None,
+        *,
+        rows: slice | np.ndarray | None = None,
+        first_step: int = 0,
+        e_start_kwh: np.ndarray | None = None,
+        e_cap_kwh: np.ndarray | None = None,
+        inplace: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Proposed grid-side powers clipped to every bound of each session, the one clip every strategy uses.
+
+        ``charge_kw`` and ``discharge_kw`` (kW, averages over each step, ``n x k`` for the sessions ``rows`` and the
+        steps ``first_step .. first_step + k - 1``) come back (copies unless ``inplace``) with, for each session
+        and step:
+
+        * ``0 <= c <= Cmax_t`` and ``0 <= d <= Dmax_t`` (power limit x share of the step plugged in; 0 outside the
+          window, and ``Dmax = 0`` in v1g mode or without consent);
+        * ``c / Cmax_t + d / Dmax_t <= 1`` where both limits are positive (time-sharing): a step that breaks it
+          keeps its battery-side net change ``eta_c c - d / eta_d`` and is moved onto the line (it charges at
+          full power for a share ``alpha`` of the step and discharges for the rest), i.e. only the cycling goes;
+        * battery energy within ``[e_floor, e_cap]`` at the end of every step in the window, going step by step
+          from ``e_start_kwh`` (kWh at the start of ``first_step``; default ``e_init_kwh``, right when the steps
+          start at or before the window).  A step that would go above ``e_cap`` (default ``e_max_kwh``) loses
+          charge only, one that would go below ``e_floor`` loses discharge only; an energy already outside the
+          bounds is never moved further out.
+
+        The result is the proposal wherever the proposal keeps every bound (to rounding).  Rows are processed in
+        blocks, so no temporary larger than a block x k is built besides the copies.
+        """
+        sel = np.arange(len(self))[slice(None) if rows is None else rows]
+        take = np.asarray if inplace else np.array
+        c_all = take(charge_kw, dtype=float)
+        d_all = None if discharge_kw is None else take(discharge_kw, dtype=float)
+        if c_all.ndim != 2 or c_all.shape[0] != len(sel) or (d_all is not None and d_all.shape != c_all.shape):
+            raise ValueError(
+                f"powers of shape {c_all.shape} (discharge {None if d_all is None else d_all.shape}) "
+                f"do not match {len(sel)} sessions"
+            )
+        k = c_all.shape[1]
+        steps = np.arange(first_step, first_step + k)
+        dt = self.step_hours
+        block = max(1, 4_000_000 // max(1, k))
+        for b0 in range(0, len(sel), block):
+            part = slice(b0, min(len(sel), b0 + block))
+            r = sel[part]
+            start, stop = self.start[r][:, None], self.stop[r][:, None]
+            t = steps[None, :]
+            share = ((t >= start) & (t < stop)).astype(float)
+            share = np.where((t == stop - 1) & (stop - start >= 2), self.last_fraction[r][:, None], share)
+            share = np.where((t == start) & (stop > start), self.first_fraction[r][:, None], share)
+            c_max = share * self.max_charge_kw[r][:, None]
+            c = c_all[part]
+            np.clip(c, 0.0, c_max, out=c)
+            eta_c = self.charge_efficiency[r]
+            if d_all is not None:
+                d = d_all[part]
+                d_max = share * self.max_discharge_kw[r][:, None]
+                np.clip(d, 0.0, d_max, out=d)
+                eta_d = self.discharge_efficiency[r]
+                both = (c_max > 0) & (d_max > 0)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    over = both & (c / c_max + d / d_max > 1.0)
+                if over.any():
+                    # keep the net battery change k, drop the cycling: alpha = (k + Y) / (X + Y) on the line
+                    ii, jj = np.nonzero(over)
+                    x_b = eta_c[ii] * c_max[ii, jj]
+                    y_b = d_max[ii, jj] / eta_d[ii]
+                    net = eta_c[ii] * c[ii, jj] - d[ii, jj] / eta_d[ii]
+                    alpha = np.clip((net + y_b) / (x_b + y_b), 0.0, 1.0)
+                    c[ii, jj] = alpha * c_max[ii, jj]
+                    d[ii, jj] = (1.0 - alpha) * d_max[ii, jj]
+            # battery energy: only sessions whose path leaves its bounds are walked step by step
+            e0 = self.e_init_kwh[r] if e_start_kwh is None else np.asarray(e_start_kwh, dtype=float)[part]
+            lo = self.e_floor_kwh[r]
+            hi = self.e_max_kwh[r]
+            if e_cap_kwh is not None:
+                hi = np.minimum(np.asarray(e_cap_kwh, dtype=float)[part], hi)
+            gain = c * (eta_c[:, None] * dt)
+            if d_all is not None:
+                gain -= d * (dt / eta_d[:, None])
+            path = e0[:, None] + np.cumsum(gain, axis=1)
+            out = np.flatnonzero(((path > hi[:, None]) | (path < lo[:, None])).any(axis=1))
+            if len(out):
+                cb = c[out]
+                db = d[out] if d_all is not None else np.zeros_like(cb)
+                _walk_energy(cb, db, e0[out], lo[out], hi[out], eta_c[out],
+                             eta_d[out] if d_all is not None else np.ones(len(out)), dt)
+                c[out] = cb
+                if d_all is not None:
+                    d[out] = db
+        return c_all, d_all
+
     @property
     def deliverable_kwh(self) -> np.ndarray:
         """Most battery energy each session can gain on this grid (window and battery bound)."""
@@ -155,6 +249,29 @@ class FleetOnGrid:
     def shortfall_kwh(self) -> np.ndarray:
         """Need that no schedule can meet on this grid, kWh (battery side)."""
         return np.maximum(0.0, self.e_need_kwh - self.e_init_kwh - self.deliverable_kwh)
+
+
+def _walk_energy(
+    c: np.ndarray, d: np.ndarray, e: np.ndarray, lo: np.ndarray, hi: np.ndarray, eta_c: np.ndarray,
+    eta_d: np.ndarray, dt: float,
+) -> None:
+    """Step by step from the energy ``e`` (kWh), cut charge where a step would end above ``hi`` and discharge where
+    it would end below ``lo`` (never further out than it starts); ``c`` and ``d`` (n x k, kW) in place."""
+    e = e.astype(float).copy()
+    for j in range(c.shape[1]):
+        cj, dj = c[:, j], d[:, j]
+        gain = (cj * eta_c - dj / eta_d) * dt
+        up = np.maximum(hi - e, 0.0)
+        down = np.maximum(e - lo, 0.0)
+        high = gain > up
+        if high.any():
+            cj[high] = np.maximum((up[high] + dj[high] / eta_d[high] * dt) / (eta_c[high] * dt), 0.0)
+            gain[high] = up[high]
+        low = -gain > down
+        if low.any():
+            dj[low] = np.maximum((down[low] + cj[low] * eta_c[low] * dt) * eta_d[low] / dt, 0.0)
+            gain[low] = -down[low]
+        e += gain
 
 
 @dataclass(frozen=True, eq=False)

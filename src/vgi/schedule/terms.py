@@ -129,8 +129,9 @@ class CouplingTerms:
         object.__setattr__(self, "events", tuple(self.events))
         if not isinstance(self.shared_meter, bool):
             object.__setattr__(self, "shared_meter", tuple(str(s) for s in self.shared_meter))
-        if self.events and self.target_kw is not None:
-            raise VgiError("a plan follows either a dispatch curve or events, not both")
+        one_down = len(self.events) == 1 and self.events[0].direction == "down"
+        if self.events and self.target_kw is not None and not one_down:
+            raise VgiError("a plan follows either a dispatch curve or events (other than one 'down' event), not both")
         directions = {ev.direction for ev in self.events}
         if len(directions) > 1:
             raise VgiError("events in one plan must all ask for the same direction (all 'down' or all 'up')")

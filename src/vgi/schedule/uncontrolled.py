@@ -30,18 +30,12 @@ def uncontrolled_charge_kw(fleet: FleetOnGrid) -> tuple[np.ndarray, np.ndarray]:
     unmet = np.zeros(n)
     for b0 in range(0, n, BLOCK):
         rows = np.arange(b0, min(n, b0 + BLOCK))
-        limit = fleet.charge_limit_kw(rows)  # kW, n x T
-        eta = fleet.charge_efficiency[rows][:, None]
-        cap = limit * eta * dt  # battery kWh per step
-        want = np.maximum(
-            np.minimum(fleet.e_need_kwh[rows], fleet.e_max_kwh[rows]) - fleet.e_init_kwh[rows], 0.0
-        )
-        before = np.cumsum(cap, axis=1) - cap
-        gain = np.clip(want[:, None] - before, 0.0, cap)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            power = np.where(gain >= cap, limit, gain / (eta * dt))
-        charge[rows] = np.where(gain > 0.0, power, 0.0)
-        unmet[rows] = np.maximum(fleet.e_need_kwh[rows] - fleet.e_init_kwh[rows] - gain.sum(axis=1), 0.0)
+        # full power wherever plugged in, clipped by the fleet's one clip with the need (or the battery) as cap
+        want = np.minimum(fleet.e_need_kwh[rows], fleet.e_max_kwh[rows])
+        power, _ = fleet.clip_power(fleet.charge_limit_kw(rows), rows=rows, e_cap_kwh=want, inplace=True)
+        charge[rows] = power
+        gain = power.sum(axis=1) * fleet.charge_efficiency[rows] * dt
+        unmet[rows] = np.maximum(fleet.e_need_kwh[rows] - fleet.e_init_kwh[rows] - gain, 0.0)
     return charge, unmet
 
 

@@ -37,7 +37,7 @@ import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
-from vgi.aggregator.clock import Clock, WallClock
+from vgi.aggregator.clock import Clock, SimulatedClock, WallClock
 from vgi.aggregator.driver import LoopStep, loop_step, run_loop
 from vgi.errors import VgiError
 from vgi.model.timegrid import TimeGrid
@@ -96,21 +96,36 @@ class Service:
         self._socket: socket.socket | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._known: dict[str, int] = {}
+        self._reconnecting: set[str] = set()
+        self._arrival = asyncio.Event()
 
     # ------------------------------------------------------------------------------------------- lifecycle
-    async def start(self, *, loop: bool = True) -> None:
-        """Open the database and start the servers; with ``loop``, also the aggregator loop, the VEN poller and
-        the reconnect watcher (tests pass ``loop=False`` and call :meth:`tick`, :meth:`poll`, :meth:`settle`)."""
+    async def start(self, *, loop: bool | None = None) -> None:
+        """Open the database and start the servers; with ``loop`` (default: the configuration's ``aggregator``),
+        also the aggregator loop, the VEN poller and the reconnect watcher (tests pass ``loop=False`` and call
+        :meth:`tick`, :meth:`poll`, :meth:`settle`)."""
         cfg = self.config
+        loop = cfg.aggregator if loop is None else loop
+        _check_references(cfg)
+        if loop and isinstance(self.clock, SimulatedClock):
+            raise VgiError("a simulated clock jumps to every moment it is asked to wait for: the loop would run "
+                           "without end; start(loop=False) and call tick(), or give a clock that waits")
         self.store = store = await asyncio.to_thread(Store.open, cfg.database_url, schema=cfg.database_schema)
         try:
             self.credentials = await asyncio.to_thread(self._credentials, store)
             await asyncio.to_thread(self._sync_charge_points, store)
-            self.csms = Csms(StoreBackend(store), host=cfg.ocpp.host, port=cfg.ocpp.port)
-            await self.csms.start()
+            backend = StoreBackend(store, on_started=self._arrived, on_authenticated=self._reconnecting.add)
+            self.csms = Csms(backend, host=cfg.ocpp.host, port=cfg.ocpp.port)
+            try:
+                await self.csms.start()
+            except OSError as exc:
+                raise VgiError(f"ocpp: cannot listen on {cfg.ocpp.host}:{cfg.ocpp.port}: {exc.strerror}") from None
             self._socket = socket.socket(socket.AF_INET6 if ":" in cfg.http.host else socket.AF_INET)
             self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            self._socket.bind((cfg.http.host, cfg.http.port))
+            try:
+                self._socket.bind((cfg.http.host, cfg.http.port))
+            except OSError as exc:
+                raise VgiError(f"http: cannot listen on {cfg.http.host}:{cfg.http.port}: {exc.strerror}") from None
             ven_source = None
             if cfg.ven.enabled:
                 assert cfg.ven.vtn_url and cfg.ven.client_id and cfg.ven.client_secret
@@ -129,6 +144,7 @@ class Service:
             if loop:
                 self._tasks.append(asyncio.create_task(self._aggregate()))
                 self._tasks.append(asyncio.create_task(self._watch()))
+                self._tasks.append(asyncio.create_task(self._replan_on_arrival()))
                 if self.follower is not None:
                     self._tasks.append(asyncio.create_task(self._follow()))
         except BaseException:
@@ -193,7 +209,11 @@ class Service:
         _, fleet = self._require()
         step = pd.Timedelta(minutes=self.config.step_minutes)
         at = pd.Timestamp(at) if at is not None else self.clock.now().floor(step)
-        self.last_step = await loop_step(fleet, fleet, at, at + step, offload=True)
+        try:
+            self.last_step = await loop_step(fleet, fleet, at, at + step, offload=True)
+        except BaseException:
+            fleet.release()  # the pass failed between its snapshot and its plan
+            raise
         return self.last_step
 
     async def poll(self) -> int:
@@ -218,8 +238,23 @@ class Service:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                fleet.release()
                 LOGGER.exception("aggregator pass failed; trying again at the next step")
                 await self.clock.sleep_until(self.clock.now().floor(step) + step)
+
+    def _arrived(self, charge_point_id: str) -> None:
+        self._arrival.set()
+
+    async def _replan_on_arrival(self) -> None:
+        """A transaction started: re-plan the current step at once (one pass for a burst of starts)."""
+        while True:
+            await self._arrival.wait()
+            await asyncio.sleep(1.0)  # let a burst of starts (a depot at shift change) arrive first
+            self._arrival.clear()
+            try:
+                await self.tick()
+            except Exception:
+                LOGGER.exception("re-plan after a transaction start failed")
 
     async def _follow(self) -> None:
         while True:
@@ -233,18 +268,22 @@ class Service:
             await asyncio.sleep(self.config.ven.poll_seconds)
 
     async def _watch(self) -> None:
-        """Every second: charge points that connected since the last look get the current plan."""
+        """Twice a second: charge points that connected since the last look (or passed the handshake again,
+        however quickly they came back) get the current plan."""
         _, fleet = self._require()
         assert self.csms is not None
         while True:
             now = self.csms.connections()  # a reconnect within the second is a new connection number
-            for cp in sorted(cp for cp, number in now.items() if self._known.get(cp) != number):
+            fresh = {cp for cp, number in now.items() if self._known.get(cp) != number}
+            fresh |= self._reconnecting & set(now)
+            self._reconnecting -= fresh
+            for cp in sorted(fresh):
                 try:
                     await fleet.resend(cp, self.clock.now().to_pydatetime())
                 except Exception as exc:
                     LOGGER.warning("%s: plan not re-sent: %s", cp, exc)
             self._known = now
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(0.5)
 
     # ------------------------------------------------------------------------------------------- set-up
     def _credentials(self, store: Store) -> Credentials:
@@ -339,7 +378,7 @@ class Service:
         plan = None
         record = store.latest_plan()
         if record is not None:
-            aggregate = np.asarray(record.power_kw).sum(axis=0)
+            aggregate = np.asarray(record.meta.get("aggregate_kw") or np.asarray(record.power_kw).sum(axis=0))
             index = record.step_index(now.to_pydatetime())
             plan = {"id": record.id, "created_at": _iso(record.created_at),
                     "grid_start_at": _iso(record.grid_start_at), "step_s": record.step_s,
@@ -349,7 +388,7 @@ class Service:
         end = now.floor(step)
         grid = TimeGrid(end - pd.Timedelta(hours=METERED_HOURS), end, cfg.step_minutes, cfg.timezone)
         still_open = {(str(s["charge_point_id"]), int(s["evse_id"])) for s in sessions}  # type: ignore[call-overload]
-        metered = metered_kw(store.meter_values(grid.start.to_pydatetime(), now.to_pydatetime(),
+        metered = metered_kw(store.meter_values(grid.start.to_pydatetime(), (now + step).to_pydatetime(),
                                                 measurand=ENERGY_REGISTER), grid, still_open)
         settlements = store.settlements()
         return {
@@ -361,9 +400,7 @@ class Service:
             "settlements": [{"event_id": s.event_id, "programme_id": s.programme_id, "start_at": _iso(s.start_at),
                              "delivered_kwh": s.delivered_kwh, "payment": s.payment, "penalty": s.penalty,
                              "currency": s.currency} for s in settlements[-10:]],
-            "last_pass": None if self.last_step is None else {
-                "at": _iso(self.last_step.at), "n_sessions": self.last_step.n_sessions,
-                "plan_seconds": self.last_step.plan_seconds},
+            "last_plan_at": None if fleet.last_plan is None else _iso(fleet.last_plan.grid_start_at),
         }
 
     def _event_state(self, store: Store, now: pd.Timestamp, settlements: list[SettlementRecord]
@@ -414,7 +451,7 @@ class Service:
         history_grid = TimeGrid(grid.start - lookback, max(now.floor(step), grid.start + step),
                                 self.config.step_minutes, self.config.timezone)
         still_open = {(s.charge_point_id, s.evse_id) for s in store.open_sessions()}
-        history = metered_kw(store.meter_values(history_grid.start.to_pydatetime(), now.to_pydatetime(),
+        history = metered_kw(store.meter_values(history_grid.start.to_pydatetime(), (now + step).to_pydatetime(),
                                                 measurand=ENERGY_REGISTER), history_grid, still_open).dropna()
         try:
             result = baseline_for(prog, history, grid.start, grid.end)
@@ -423,6 +460,22 @@ class Service:
             return None, None
         series = result.baseline_kw
         return [float(v) for v in series], _iso(series.index[0])
+
+
+def _check_references(cfg: ServiceConfig) -> None:
+    """The tariff and the settlement programme exist (a one-line error naming the key otherwise)."""
+    from vgi.dr.programmes import get_programme
+    from vgi.io.tariff_library import get_tariff
+
+    try:
+        get_tariff(cfg.tariff)
+    except VgiError as exc:
+        raise VgiError(f"configuration key tariff: {exc}") from None
+    if cfg.settle_programme is not None:
+        try:
+            get_programme(cfg.settle_programme)
+        except VgiError as exc:
+            raise VgiError(f"configuration key settle_programme: {exc}") from None
 
 
 def _iso(value: datetime | pd.Timestamp | None) -> str | None:

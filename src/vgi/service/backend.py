@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from vgi.service.ocpp.models import (
     BootInfo,
@@ -32,11 +33,20 @@ ENERGY_REGISTER = "Energy.Active.Import.Register"
 class StoreBackend:
     """A :class:`~vgi.service.ocpp.models.CsmsBackend` that keeps everything in ``store``."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, on_started: Callable[[str], None] | None = None,
+                 on_authenticated: Callable[[str], None] | None = None) -> None:
+        """``on_started(charge_point_id)`` is called after a new transaction is stored (the service re-plans);
+        ``on_authenticated(charge_point_id)`` after a charge point's handshake credentials are accepted (the
+        service sends it the plan once it is connected, however quickly it came back)."""
         self.store = store
+        self.on_started = on_started
+        self.on_authenticated = on_authenticated
 
     async def authenticate(self, charge_point_id: str, password: str) -> bool:
-        return await asyncio.to_thread(self.store.check_password, charge_point_id, password)
+        ok = await asyncio.to_thread(self.store.check_password, charge_point_id, password)
+        if ok and self.on_authenticated is not None:
+            self.on_authenticated(charge_point_id)
+        return ok
 
     async def on_boot(self, boot: BootInfo) -> bool:
         try:
@@ -65,10 +75,13 @@ class StoreBackend:
             if event.meter_start_wh is not None:
                 self.store.add_meter_values([MeterReading(
                     event.charge_point_id, event.evse_id, event.at, ENERGY_REGISTER, event.meter_start_wh, "Wh",
-                    context="Transaction.Begin", transaction_id=record.transaction_id)])
+                    location="Outlet", context="Transaction.Begin", transaction_id=record.transaction_id)])
             return record.transaction_id
 
-        return await asyncio.to_thread(work)
+        transaction_id = await asyncio.to_thread(work)
+        if self.on_started is not None:
+            self.on_started(event.charge_point_id)
+        return transaction_id
 
     async def on_transaction_updated(self, event: TransactionUpdated) -> bool:
         found = await asyncio.to_thread(self.store.session, event.charge_point_id, event.transaction_id)
@@ -89,7 +102,7 @@ class StoreBackend:
             if event.meter_stop_wh is not None:
                 self.store.add_meter_values([MeterReading(
                     event.charge_point_id, found.evse_id, event.at, ENERGY_REGISTER, event.meter_stop_wh, "Wh",
-                    context="Transaction.End", transaction_id=event.transaction_id)])
+                    location="Outlet", context="Transaction.End", transaction_id=event.transaction_id)])
             return True
 
         return await asyncio.to_thread(work)

@@ -148,6 +148,7 @@ class ServiceConfig(_Frozen):
     ven: VenConfig = VenConfig()
     settle_programme: str | None = None
     dashboard: DashboardConfig = DashboardConfig()
+    aggregator: bool = Field(True, description="run the loop, the VEN poller and the reconnect watcher here")
 
     @field_validator("timezone")
     @classmethod

@@ -41,7 +41,8 @@ DASHBOARD_HTML = """<!DOCTYPE html>
 <h2>Grid event</h2>
 <div id="event">no event</div>
 <h2>Load, target and baseline (kW)</h2>
-<svg id="chart" width="900" height="260" viewBox="0 0 900 260" role="img" aria-label="load chart"></svg>
+<svg id="chart" viewBox="0 0 900 260" style="width: 100%; max-width: 900px; height: auto" role="img"
+ aria-label="load chart"></svg>
 <div class="muted"><span style="color:#1f6feb">&#9632;</span> metered
  <span style="color:#8250df">&#9632;</span> plan
  <span style="color:#b42318">&#9632;</span> event target (limit)

@@ -8,7 +8,8 @@
   the configured site limits and the OpenADR IMPORT/EXPORT_CAPACITY_LIMIT (fleet limits); a DISPATCH_SETPOINT
   caps the fleet's import in its steps.  ``apply`` saves the plan and sends each connected charge point's EVSEs
   their setpoints for the whole horizon as a TxDefaultProfile (a charge point cut off from the service keeps
-  following it); ``resend`` sends the latest stored plan to a charge point that reconnects.
+  following it; in a step a car is plugged in for part of, the power to draw while it is there); ``resend``
+  sends the latest stored plan to a charge point that reconnects.
 * :class:`EventFollower` polls the VTN through a :class:`~vgi.service.openadr.ven.VenClient`, keeps the events in
   the store, and when an event is over settles it from the metered energy with the programme's baseline (earlier
   event days excluded) and reports the usage back to the VTN.
@@ -105,24 +106,48 @@ class LiveFleet:
     events_source: str | None = None
     sent: dict[tuple[str, int], str] = field(default_factory=dict)
     last_plan: PlanRecord | None = None
+    #: held from a snapshot until its plan is applied, so that two passes (the loop's, and one a newly started
+    #: transaction asks for) never interleave and an older snapshot's plan never replaces a newer one's
+    pass_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    _holder: asyncio.Task[Any] | None = None
+
+    def release(self) -> None:
+        """Give up the pass lock if this task holds it (after a pass failed between its snapshot and its plan)."""
+        if self.pass_lock.locked() and self._holder is asyncio.current_task():
+            self._holder = None
+            self.pass_lock.release()
 
     # ------------------------------------------------------------------------------------------- snapshot
     def _read(self, at: pd.Timestamp) -> tuple[list[SessionRecord], dict[str, Any], np.ndarray, np.ndarray,
                                                 list[GridEventRecord]]:
-        sessions = [s for s in self.store.open_sessions() if s.started_at <= at.to_pydatetime()]
+        # a car plugged in during the first step is planned from its arrival
+        first_step_end = (at + pd.Timedelta(minutes=self.config.step_minutes)).to_pydatetime()
+        sessions = [s for s in self.store.open_sessions() if s.started_at < first_step_end]
         cps = {cp.id: cp for cp in self.store.charge_points()}
         imported = np.zeros(len(sessions))
         exported = np.zeros(len(sessions))
+        # the latest import register of every session, in one read of the last hour; a session with no reading in
+        # it (a charge point that reports seldom) is read on its own
+        upto = (at + pd.Timedelta(milliseconds=1)).to_pydatetime()  # a reading at `at` itself counts
+        recent = self.store.meter_frame((at - pd.Timedelta(hours=1)).to_pydatetime(), upto, measurand=ENERGY_REGISTER)
+        recent = recent[recent["phase"].isna()]
+        latest = recent.groupby(["charge_point_id", "transaction_id"], sort=False)["value"].last().to_dict()
         for i, s in enumerate(sessions):
-            for measurand, out in ((ENERGY_REGISTER, imported), (EXPORT_REGISTER, exported)):
-                found = self.store.meter_values(end=at.to_pydatetime(), charge_point_id=s.charge_point_id,
-                                                transaction_id=s.transaction_id, measurand=measurand)
-                found = [r for r in found if r.phase is None]
-                if found:
-                    last = found[-1]
-                    wh = last.value * (1000.0 if last.unit == "kWh" else 1.0)
-                    start = s.meter_start_wh if measurand == ENERGY_REGISTER else found[0].value
-                    out[i] = max(wh - start, 0.0) / 1000.0
+            wh = latest.get((s.charge_point_id, s.transaction_id))
+            if wh is None:
+                found = [r for r in self.store.meter_values(end=upto, charge_point_id=s.charge_point_id,
+                                                            transaction_id=s.transaction_id, measurand=ENERGY_REGISTER)
+                         if r.phase is None]
+                wh = found[-1].value if found else None
+            if wh is not None:  # registers are stored in Wh (the CSMS normalises kWh)
+                imported[i] = max(float(wh) - s.meter_start_wh, 0.0) / 1000.0
+            if self.config.mode == "v2g":
+                back = [r for r in self.store.meter_values(end=upto, charge_point_id=s.charge_point_id,
+                                                           transaction_id=s.transaction_id, measurand=EXPORT_REGISTER)
+                        if r.phase is None]
+                if back:
+                    exported[i] = max(back[-1].value - back[0].value, 0.0) / 1000.0
         events = self.store.events(source=self.events_source) if self.events_source else []
         return sessions, cps, imported, exported, events
 
@@ -136,8 +161,14 @@ class LiveFleet:
     async def snapshot(self, at: pd.Timestamp) -> FleetSnapshot:
         """The fleet at ``at`` as the database knows it."""
         at = pd.Timestamp(at).tz_convert("UTC")
-        sessions, cps, imported, exported, events = await asyncio.to_thread(self._read, at)
-        return self.build_snapshot(at, sessions, cps, imported, exported, events)
+        await self.pass_lock.acquire()
+        self._holder = asyncio.current_task()
+        try:
+            sessions, cps, imported, exported, events = await asyncio.to_thread(self._read, at)
+            return self.build_snapshot(at, sessions, cps, imported, exported, events)
+        except BaseException:
+            self.release()
+            raise
 
     def build_snapshot(self, at: pd.Timestamp, sessions: Sequence[SessionRecord], cps: dict[str, Any],
                        imported_kwh: np.ndarray, exported_kwh: np.ndarray, events: Sequence[GridEventRecord]
@@ -149,7 +180,7 @@ class LiveFleet:
         cfg, d = self.config, self.config.defaults
         grid = plan_grid(cfg, at)
         step = pd.Timedelta(minutes=cfg.step_minutes)
-        rows = []
+        rows: list[dict[str, Any]] = []
         for s in sessions:
             cp = cps.get(s.charge_point_id)
             departure = pd.Timestamp(s.departure_at) if s.departure_at else (
@@ -190,11 +221,13 @@ class LiveFleet:
                 setpoint = np.maximum(setpoint, 0.0)
             import_limit = np.fmin(import_limit, setpoint)  # fmin: NaN where neither speaks
             changes: dict[str, Any] = {}
+            # steps no event limits: a level the fleet cannot reach
+            far = 10.0 * sum(r["max_charge_kw"] + r["max_discharge_kw"] for r in rows) + 1.0
             if np.isfinite(import_limit).any():
-                changes["fleet_import_limit_kw"] = np.where(np.isfinite(import_limit), import_limit, np.inf)
+                changes["fleet_import_limit_kw"] = np.where(np.isfinite(import_limit), import_limit, far)
             if np.isfinite(sig.export_limit_kw).any():
                 changes["fleet_export_limit_kw"] = np.where(np.isfinite(sig.export_limit_kw), sig.export_limit_kw,
-                                                            np.inf)
+                                                            far)
             terms = terms.with_(**changes)
         prices = PriceInputs(buy, sell, tariff.currency)
         return snapshot_at(table, grid, at, prices, terms, mode=cfg.mode, gained_kwh=gained)
@@ -202,14 +235,26 @@ class LiveFleet:
     # --------------------------------------------------------------------------------------------- actuator
     async def apply(self, plan: Plan, until: pd.Timestamp) -> None:
         """Save ``plan`` and send every connected charge point its EVSEs' setpoints for the plan's horizon."""
+        try:
+            await self._apply(plan, until)
+        finally:
+            self.release()
+
+    async def _apply(self, plan: Plan, until: pd.Timestamp) -> None:
         keys: list[tuple[str, int]] = []
         for sid in plan.session_id:
             cp, evse, _ = str(sid).split("/", 2)
             keys.append((cp, int(evse)))
-        power = np.asarray(plan.schedule.net_kw, dtype=float).reshape(len(keys), plan.schedule.fleet.n_steps)
-        grid = plan.schedule.fleet.grid
+        fleet = plan.schedule.fleet
+        mean_kw = np.asarray(plan.schedule.net_kw, dtype=float).reshape(len(keys), fleet.n_steps)
+        # the plan's power is a mean over each step; a car plugged in for part of a step (it arrives or leaves
+        # in it) is told the power to draw while it is there, so that the step's energy is the plan's
+        share = fleet.availability()
+        power = np.where(share > 0, mean_kw / np.where(share > 0, share, 1.0), 0.0)
+        power = np.clip(power, -fleet.max_discharge_kw[:, None], fleet.max_charge_kw[:, None])
+        grid = fleet.grid
         meta = {"n_sessions": len(keys), "objective": float(plan.schedule.stats.get("objective", 0.0)),
-                "aggregate_kw": power.sum(axis=0).round(6).tolist(), "until": pd.Timestamp(until).isoformat()}
+                "aggregate_kw": mean_kw.sum(axis=0).round(6).tolist(), "until": pd.Timestamp(until).isoformat()}
         record = await asyncio.to_thread(self.store.save_plan, grid.start.to_pydatetime(), grid.step_minutes * 60,
                                          keys, power, meta=meta)
         self.last_plan = record
@@ -265,6 +310,11 @@ class EventFollower:
         return self.ven.base_url
 
     def _poll(self, now: pd.Timestamp) -> int:
+        if self.ven.ven_id is None:  # register once (a VTN may target events at registered VENs only)
+            try:
+                self.ven.register()
+            except VgiError as exc:
+                LOGGER.warning("VEN %s not registered: %s", self.ven.ven_name, exc)
         ids = list(self.config.ven.program_ids)
         self.programs = {p.id: p for p in self.ven.programs() if p.id in ids}
         # programmes are followed by name or by id
@@ -272,7 +322,13 @@ class EventFollower:
         joined = [by_name.get(i, i) for i in ids]
         changed = 0
         now_s = now.timestamp()
-        for event in self.ven.events(joined):
+        events = self.ven.events(joined)
+        # an event the VTN no longer has (deleted: the utility called it off) is cancelled if still to come
+        present = {e.id for e in events}
+        for kept in self.store.events(source=self.source):
+            if kept.event_id not in present and (kept.end_at is None or pd.Timestamp(kept.end_at) > now):
+                changed += int(self.store.cancel_event(self.source, kept.event_id))
+        for event in events:
             spans = event_spans(event, now_s)
             if not event.id or not spans:
                 continue
@@ -310,7 +366,8 @@ class EventFollower:
         lookback = pd.Timedelta(days=(prog.baseline.lookback_days or 1) + 1)
         grid = TimeGrid((start - lookback).floor(step), end.ceil(step), self.config.step_minutes,
                         self.config.timezone)
-        readings = self.store.meter_values(grid.start.to_pydatetime(), grid.end.to_pydatetime(),
+        # a reading at or after the window's end is needed to know the last step's energy
+        readings = self.store.meter_values(grid.start.to_pydatetime(), (grid.end + step).to_pydatetime(),
                                            measurand=ENERGY_REGISTER)
         still_open = {(s.charge_point_id, s.evse_id) for s in self.store.open_sessions()}
         metered = metered_kw(readings, grid, still_open)

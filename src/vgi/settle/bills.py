@@ -19,6 +19,11 @@ Rules, in the tariff's currency:
 * fixed charges: per day prorated by the fraction of each local day covered (a 23-hour DST day counts as one
   day); per month by the days covered over the days in the month (one day of March is 1/31); per bill once.
 
+Validity: a tariff bills only periods inside its ``valid_from`` / ``valid_to`` dates (local days, inclusive); a
+load outside them is refused with a one-line error naming the tariff and the dates.  For a shipped tariff with
+versions, :func:`vgi.io.tariff_library.tariff_for_period` picks the version in force; a period spanning two
+versions is refused (bill each part with its own version).
+
 Price series (dynamic tariffs, series-based export prices) given as a ``pandas.Series`` are aligned to the
 load: each value holds from its timestamp until the next one (an hourly day-ahead series prices four quarter
 hours).
@@ -38,6 +43,7 @@ from vgi.io.series import parse_timestamps, parse_values
 from vgi.model.tariffs import (
     Tariff,
     TierBlock,
+    check_validity,
     demand_mask,
     tariff_boundaries_minutes,
     tariff_prices,
@@ -364,6 +370,9 @@ def bill(
 
     Returns:
         A :class:`Bill` in the tariff's currency.
+
+    Raises:
+        VgiError: the load lies (partly) outside the tariff's validity dates, among other input errors.
     """
     index = pd.DatetimeIndex(load_kw.index)
     if index.tz is None:
@@ -373,6 +382,7 @@ def bill(
     if subscribed_blocks is not None and subscribed_blocks < 0:
         raise VgiError(f"subscribed blocks must be >= 0, got {subscribed_blocks}")
     hours0 = step_hours_of(index, step_minutes)
+    check_validity(tariff, index[0], index[-1] + pd.Timedelta(hours=float(hours0[-1])))
     power0 = np.asarray(load_kw, dtype=float)
     spot0 = _as_step_array(spot, index, "price series")
     export0 = _as_step_array(export_spot, index, "export price series")
@@ -487,6 +497,7 @@ def bill_totals(
     if power0.shape[1] != len(index):
         raise VgiError(f"power has {power0.shape[1]} steps for an index of {len(index)}")
     hours0 = step_hours_of(index, step_minutes)
+    check_validity(tariff, index[0], index[-1] + pd.Timedelta(hours=float(hours0[-1])))
     spot0 = _as_step_array(spot, index, "price series")
     export0 = _as_step_array(export_spot, index, "export price series")
     steps = _split_steps(index, hours0, tariff)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -110,12 +110,12 @@ class PlanRecord:
 
     @property
     def n_steps(self) -> int:
+        """Number of steps."""
         return int(self.power_kw.shape[1])
 
     @property
     def end_at(self) -> datetime:
-        from datetime import timedelta
-
+        """End of the last step (UTC)."""
         return self.grid_start_at + timedelta(seconds=self.step_s * self.n_steps)
 
     def step_index(self, at: datetime) -> int | None:

@@ -20,9 +20,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from vgi.service.store import migrate
@@ -153,10 +154,10 @@ class Store:
                 current, head = migrate.current_revision(engine), migrate.head_revision()
                 if current != head:
                     raise StoreError(f"database is at revision {current}, vgi needs {head}: run `vgi db upgrade`")
-        except OperationalError as exc:
+        except SQLAlchemyError as exc:
             engine.dispose()
             raise StoreError(f"cannot open database {engine.url.render_as_string(hide_password=True)}: "
-                             f"{str(exc.orig).strip().splitlines()[0]}") from None
+                             f"{str(getattr(exc, 'orig', None) or exc).strip().splitlines()[0]}") from None
         except BaseException:
             engine.dispose()
             raise
@@ -495,18 +496,9 @@ class Store:
                              f"{str(exc.orig).strip().splitlines()[0]}") from None
         return new
 
-    def meter_values(
-        self,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        *,
-        charge_point_id: str | None = None,
-        evse_id: int | None = None,
-        transaction_id: str | None = None,
-        measurand: str | None = None,
-    ) -> list[MeterReading]:
-        """Readings with time in ``[start, end)`` matching every filter given, by time then arrival."""
-        query = select(MeterValue)
+    def _meter_query(self, columns: Any, start: datetime | None, end: datetime | None, charge_point_id: str | None,
+                     evse_id: int | None, transaction_id: str | None, measurand: str | None) -> Any:
+        query = select(*columns)
         if start is not None:
             query = query.where(MeterValue.at >= _aware(start, "start"))
         if end is not None:
@@ -519,13 +511,55 @@ class Store:
             query = query.where(MeterValue.transaction_id == transaction_id)
         if measurand is not None:
             query = query.where(MeterValue.measurand == measurand)
+        return query.order_by(MeterValue.at, MeterValue.id)
+
+    def meter_values(
+        self,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        *,
+        charge_point_id: str | None = None,
+        evse_id: int | None = None,
+        transaction_id: str | None = None,
+        measurand: str | None = None,
+    ) -> list[MeterReading]:
+        """Readings with time in ``[start, end)`` matching every filter given, by time then arrival."""
+        query = self._meter_query([MeterValue], start, end, charge_point_id, evse_id, transaction_id, measurand)
         with self._transaction() as session:
             return [
                 MeterReading(charge_point_id=r.charge_point_id, evse_id=r.evse_id, at=r.at, measurand=r.measurand,
                              value=r.value, unit=r.unit, phase=r.phase or None, location=r.location or None,
                              context=r.context, transaction_id=r.transaction_id)
-                for r in session.scalars(query.order_by(MeterValue.at, MeterValue.id))
+                for r in session.scalars(query)
             ]
+
+    def meter_frame(
+        self,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        *,
+        charge_point_id: str | None = None,
+        evse_id: int | None = None,
+        transaction_id: str | None = None,
+        measurand: str | None = None,
+    ) -> pd.DataFrame:
+        """The readings of :meth:`meter_values` as columns, for fleets (no object per reading): ``charge_point_id``,
+        ``evse_id`` (int64), ``transaction_id``, ``at`` (UTC), ``measurand``, ``phase``, ``location``, ``context``,
+        ``value`` (float64, in ``unit``) and ``unit``; ``phase``/``location`` are ``None`` where not given."""
+        columns = [MeterValue.charge_point_id, MeterValue.evse_id, MeterValue.transaction_id, MeterValue.at,
+                   MeterValue.measurand, MeterValue.phase, MeterValue.location, MeterValue.context, MeterValue.value,
+                   MeterValue.unit]
+        query = self._meter_query(columns, start, end, charge_point_id, evse_id, transaction_id, measurand)
+        with self._transaction() as session:
+            rows = session.execute(query).all()
+        names = [c.key for c in columns]
+        frame = pd.DataFrame.from_records([tuple(r) for r in rows], columns=names)
+        frame["evse_id"] = frame["evse_id"].astype("int64")
+        frame["value"] = frame["value"].astype("float64")
+        frame["at"] = pd.to_datetime(frame["at"], utc=True)
+        for name in ("phase", "location"):
+            frame[name] = frame[name].astype(object).where(frame[name] != "", None)
+        return frame
 
     # --------------------------------------------------------------------------------------------------- plans
 
