@@ -405,7 +405,8 @@ def main() -> None:
     print(f"meter values every {args.interval:g} s for {args.seconds:g} s per phase, {args.processes} client "
           f"processes, half OCPP 1.6 and half 2.0.1; password hashes at scrypt log2 n = {args.hash_log2_n}")
     header = (f"{'phase':<9}{'CPs':>6}{'storm s':>9}{'msgs':>7}{'msg/s':>8}{'p50 ms':>8}{'p99 ms':>8}"
-              f"{'max ms':>8}{'p99 q':>7}{'err':>5}{'rows/s':>8}{'cars':>6}{'1st s':>7}{'plan s':>8}{'send s':>8}{'profiles':>9}")
+              f"{'max ms':>8}{'p99 q':>7}{'err':>5}{'rows/s':>8}{'cars':>6}{'1st s':>7}{'plan s':>8}{'send s':>8}"
+              f"{'profiles':>9}")
     print(header)
     print("(p99 q: p99 of the values answered outside the loop's passes; 1st s / plan s: snapshot + re-plan of the "
           "first pass with these cars and of the same pass again; send s: delivering every profile, 2 each)")
