@@ -285,8 +285,10 @@ class MeteringCharger:
         while self.metering or self.queue:
             if self.metering:
                 self.register_wh += 10.0
-                at = datetime.now(UTC).replace(microsecond=datetime.now(UTC).microsecond // 1000 * 1000)
-                if not self.queue or at > self.queue[-1][0]:
+                now = datetime.now(UTC)
+                at = now.replace(microsecond=now.microsecond // 1000 * 1000)  # OCPP times to the millisecond
+                last = self.queue[-1][0] if self.queue else self.acked[-1][0] if self.acked else None
+                if last is None or at > last:
                     self.queue.append((at, self.register_wh))
             if self.client is None:
                 try:
