@@ -551,3 +551,36 @@ def test_live_snapshot_from_the_store(tmp_path: Path) -> None:
     tariff_now = snap.prices.buy[0]
     np.testing.assert_allclose(snap.prices.buy[2:4], 0.5)
     assert tariff_now != 0.5
+
+
+def test_two_processes_share_the_generated_secrets(database: tuple[str, str | None]) -> None:
+    """Two services on one database (as two processes would be): a VTN token one issued is accepted by the other,
+    and the generated dashboard password and API token are the same; only the first start reports them new."""
+    url, schema = database
+    cfg = service_config(url, schema).with_(ven={"enabled": False}, dashboard={"user": "admin"})
+    first, second = build_service(cfg, SimulatedClock(T0)), build_service(cfg, SimulatedClock(T0))
+
+    async def main() -> None:
+        await first.start(loop=False)
+        await second.start(loop=False)
+        try:
+            a, b = first.credentials, second.credentials
+            assert a is not None and b is not None
+            assert len(a.generated) == 2 and b.generated == []
+            assert (a.dashboard_password, a.api_token, a.vtn_key) == (b.dashboard_password, b.api_token, b.vtn_key)
+            async with httpx.AsyncClient() as http:
+                token = (await http.post(f"{first.http_url}/openadr/auth/token",
+                                         data={"grant_type": "client_credentials"},
+                                         auth=("utility", "utility-secret"))).json()["access_token"]
+                other = await http.get(f"{second.http_url}/openadr/programs",
+                                       headers={"Authorization": f"Bearer {token}"})
+                assert other.status_code == 200
+                flipped = token[:-5] + ("A" if token[-5] != "A" else "B") + token[-4:]  # a signature bit changed
+                forged = await http.get(f"{second.http_url}/openadr/programs",
+                                        headers={"Authorization": f"Bearer {flipped}"})
+                assert forged.status_code == 401
+        finally:
+            await second.stop()
+            await first.stop()
+
+    asyncio.run(main())
