@@ -9,6 +9,7 @@ SIGINT or SIGTERM stops it cleanly.
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,6 +57,8 @@ def serve(ctx: click.Context, config_path: str | None, db_url: str | None, http_
         ctx.obj = (config_path, db_url)
         return
     cfg = _config(config_path, db_url, http=http_port, ocpp=ocpp_port)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per VEN poll
     asyncio.run(_run(cfg))
 
 

@@ -95,7 +95,7 @@ class Service:
         self._server: _Server | None = None
         self._socket: socket.socket | None = None
         self._tasks: list[asyncio.Task[Any]] = []
-        self._known: set[str] = set()
+        self._known: dict[str, int] = {}
         self._reconnecting: set[str] = set()
         self._arrival = asyncio.Event()
 
@@ -273,8 +273,9 @@ class Service:
         _, fleet = self._require()
         assert self.csms is not None
         while True:
-            now = set(self.csms.connected())
-            fresh = (now - self._known) | (self._reconnecting & now)
+            now = self.csms.connections()  # a reconnect within the second is a new connection number
+            fresh = {cp for cp, number in now.items() if self._known.get(cp) != number}
+            fresh |= self._reconnecting & set(now)
             self._reconnecting -= fresh
             for cp in sorted(fresh):
                 try:
@@ -339,7 +340,8 @@ class Service:
         if self.config.vtn.enabled:
             clients = [ClientConfig(c.client_id, c.secret, c.role, c.ven_name) for c in self.config.vtn.clients]
             app.mount("/openadr", create_vtn_app(self.store.documents, clients, key=self.credentials.vtn_key,
-                                                 token_lifetime_s=self.config.vtn.token_lifetime_s))
+                                                 token_lifetime_s=self.config.vtn.token_lifetime_s,
+                                                 api_docs=False))  # every route but discovery needs credentials
         return app
 
     # ------------------------------------------------------------------------------------------- state

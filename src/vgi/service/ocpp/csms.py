@@ -144,6 +144,8 @@ class _Session:
         self.calls: asyncio.Queue[tuple[str, str, dict[str, Any]] | None] = asyncio.Queue()
         self.boot_rejected = False
         self.closed = False
+        csms._serial += 1
+        self.serial = csms._serial  # grows with every connection: a reconnect is a new number
 
     # ----- incoming frames -----
     async def run(self) -> None:
@@ -533,6 +535,7 @@ class Csms:
         self._tx_evse: dict[tuple[str, str], int] = {}
         self._closing: set[asyncio.Task[None]] = set()
         self._profile_ids = 0
+        self._serial = 0
 
     # ----- lifecycle -----
     async def start(self) -> None:
@@ -616,6 +619,11 @@ class Csms:
     def connected(self) -> dict[str, str]:
         """Connected charge points and the OCPP version each speaks."""
         return {cp: s.version for cp, s in self._sessions.items()}
+
+    def connections(self) -> dict[str, int]:
+        """Connected charge points and the number of each one's connection: the numbers grow with every new
+        connection, so a charge point that reconnected between two looks shows a new number."""
+        return {cp: s.serial for cp, s in self._sessions.items()}
 
     def _session(self, charge_point_id: str) -> _Session:
         session = self._sessions.get(charge_point_id)

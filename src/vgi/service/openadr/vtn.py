@@ -389,27 +389,38 @@ def create_vtn_app(
     token_lifetime_s: int = 3600,
     clock: Callable[[], float] = time.time,
     notifier: Notifier | None = None,
+    *,
+    api_docs: bool = True,
 ) -> FastAPI:
     """A VTN app over ``store`` for the configured ``clients``.
 
     ``key`` signs bearer tokens (give the same key to every process of one VTN; None: a random key, tokens then
     die with the process); ``clock`` gives UTC seconds (tests pass a fixed one); ``notifier`` sends webhook
     callbacks (default :func:`http_notifier`). Mount it under a prefix with ``parent.mount("/openadr", app)``.
+    ``api_docs=False`` leaves out FastAPI's ``/docs``, ``/redoc`` and ``/openapi.json`` (unauthenticated pages).
     """
     vtn = _Vtn(store, TokenIssuer(clients, key, token_lifetime_s), clock, notifier or http_notifier())
-    app = FastAPI(title="vgi OpenADR 3 VTN", version="3.1.0")
+    docs: dict[str, Any] = {} if api_docs else {"docs_url": None, "redoc_url": None, "openapi_url": None}
+    app = FastAPI(title="vgi OpenADR 3 VTN", version="3.1.0", **docs)
+
+    def _logged(request: Request, status: int, title: str, detail: str) -> None:
+        log.warning("OpenADR %s %s answered %d %s: %s", request.method, request.url.path, status, title, detail)
 
     @app.exception_handler(ApiProblem)
-    async def _api_problem(_: Request, exc: ApiProblem) -> JSONResponse:
+    async def _api_problem(request: Request, exc: ApiProblem) -> JSONResponse:
+        _logged(request, exc.status, exc.title, exc.detail)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return _problem(exc.status, exc.title, exc.detail, headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return _problem(400, "Bad Request", _validation_detail(exc))
+    async def _bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        detail = _validation_detail(exc)
+        _logged(request, 400, "Bad Request", detail)
+        return _problem(400, "Bad Request", detail)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        _logged(request, exc.status_code, str(exc.detail), f"{exc.detail}")
         return _problem(exc.status_code, str(exc.detail), f"{exc.detail}")
 
     claims_dep = Depends(vtn.claims)
