@@ -199,3 +199,18 @@ def test_empty_fleet_window_and_methods() -> None:
     for method in ("simplex", "ipm"):
         out = solve_lp(fleet, PriceInputs(np.array([1.0, 2.0]), np.zeros(2)), method=method)
         assert out.stats["objective"] == pytest.approx(20.0)
+
+
+def test_a_limit_that_is_infinite_in_some_steps_binds_only_where_finite() -> None:
+    # a fleet import limit of 12 kW in step 0 and none (inf) in step 1: step 0 binds, step 1 does not, and the
+    # binding test does not compute inf - inf
+    import warnings
+
+    fleet = _two_cars()
+    prices = PriceInputs(np.array([1.0, 2.0]), np.zeros(2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        out = schedule(fleet, "coupled", prices,
+                       ScheduleOptions(fleet_import_limit_kw=np.array([12.0, np.inf]), solver="lp"))
+    np.testing.assert_allclose(out.aggregate_kw, [12.0, 8.0], atol=1e-9)
+    assert out.details["binding"]["fleet_import"].tolist() == [True, False]

@@ -501,7 +501,8 @@ def solve_lp(
         slack = x[model.extra[slack_name]] if slack_name in model.extra else np.zeros(len(rows))
         row_activity = model.matrix[rows].dot(x)
         power = row_activity + slack  # the limited power itself, without the slack
-        b[steps] = power >= upper - BINDING_TOL_KW * np.maximum(1.0, np.abs(upper))
+        finite = np.isfinite(upper)  # a step without a limit (inf) never binds
+        b[steps[finite]] = power[finite] >= upper[finite] - BINDING_TOL_KW * np.maximum(1.0, np.abs(upper[finite]))
         binding[name] = b
         s = np.zeros(n_steps)
         s[steps] = duals[rows]
