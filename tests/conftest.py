@@ -1,4 +1,11 @@
-"""Hypothesis profiles: every property test is reproducible by default, and can still be explored on purpose.
+"""Shared test set-up: hypothesis profiles, and the databases the store and service tests run against.
+
+Databases: ``database`` gives ``(url, schema)`` of an empty SQLite file and of a fresh schema of the real
+PostgreSQL on this machine (``VGI_TEST_POSTGRES_URL``, default ``postgresql+psycopg://postgres@localhost:5432/test``);
+the schemas are dropped at the end of the session.  An unreachable PostgreSQL skips those tests, except where
+``CI`` is set, where it fails them.
+
+Hypothesis profiles: every property test is reproducible by default, and can still be explored on purpose.
 
 * ``derandomized`` (the default, on CI and on a clean clone alike): each test draws the same examples every run
   (the seed is a hash of the test function), no example database is read or written (a local ``.hypothesis/``
@@ -17,9 +24,14 @@ Per-test ``@settings`` (``max_examples``, health checks) inherit the rest from t
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+PG_URL = os.environ.get("VGI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@localhost:5432/test")
 
 settings.register_profile(
     "derandomized",
@@ -39,3 +51,42 @@ def pytest_configure(config: pytest.Config) -> None:
         "hypothesis_profile", default=None
     ):
         settings.load_profile("explore")
+
+
+@pytest.fixture(scope="session")
+def pg_schemas() -> Iterator[Callable[[], str]]:
+    """A factory of fresh PostgreSQL schemas, all dropped at the end of the test session."""
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(PG_URL)
+    try:
+        with admin.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as exc:  # any failure to reach the server
+        admin.dispose()
+        reason = f"PostgreSQL at {PG_URL} unreachable: {str(exc).strip().splitlines()[0]}"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    created: list[str] = []
+
+    def make() -> str:
+        name = f"vgi_test_{os.getpid()}_{uuid.uuid4().hex[:10]}"
+        with admin.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{name}"'))
+        created.append(name)
+        return name
+
+    yield make
+    with admin.begin() as connection:
+        for name in created:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str | None]:
+    """(url, schema) of an empty database of each kind."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'vgi.db'}", None
+    return PG_URL, request.getfixturevalue("pg_schemas")()

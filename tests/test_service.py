@@ -11,8 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -29,7 +27,6 @@ from ocpp.v16 import call_result as result16
 from ocpp.v201 import ChargePoint as Cp201
 from ocpp.v201 import call as call201
 from ocpp.v201 import call_result as result201
-from sqlalchemy import create_engine, text
 
 from vgi.aggregator.clock import SimulatedClock
 from vgi.errors import VgiError
@@ -48,7 +45,6 @@ from vgi.service.config import (
     parse_config,
 )
 
-PG_URL = os.environ.get("VGI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@localhost:5432/test")
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday
 STEP = timedelta(minutes=15)
 EVENT_START, EVENT_END = T0 + 4 * STEP, T0 + 8 * STEP  # 11:00-12:00 UTC
@@ -60,42 +56,6 @@ STOR_PRICE_PER_KWH = 0.15  # uk-stor's reference utilisation price (src/vgi/data
 
 
 # ------------------------------------------------------------------------------------------------------ fixtures
-
-
-@pytest.fixture(scope="module")
-def pg_schemas() -> Iterator[Any]:
-    """A factory of fresh PostgreSQL schemas, dropped at the end (skipped when unreachable, failed under CI)."""
-    admin = create_engine(PG_URL)
-    try:
-        with admin.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except Exception as exc:
-        admin.dispose()
-        reason = f"PostgreSQL at {PG_URL} unreachable: {str(exc).strip().splitlines()[0]}"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    created: list[str] = []
-
-    def make() -> str:
-        name = f"vgi_service_{os.getpid()}_{uuid.uuid4().hex[:10]}"
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{name}"'))
-        created.append(name)
-        return name
-
-    yield make
-    with admin.begin() as connection:
-        for name in created:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
-    admin.dispose()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str | None]:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'service.db'}", None
-    return PG_URL, request.getfixturevalue("pg_schemas")()
 
 
 def service_config(url: str, schema: str | None) -> ServiceConfig:

@@ -28,8 +28,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -47,7 +45,6 @@ from ocpp.v16 import call_result as result16
 from ocpp.v201 import ChargePoint as Cp201
 from ocpp.v201 import call as call201
 from ocpp.v201 import call_result as result201
-from sqlalchemy import create_engine, text
 from starlette.routing import Mount
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -65,7 +62,6 @@ from vgi.service.config import (
 )
 from vgi.service.store import Store
 
-PG_URL = os.environ.get("VGI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@localhost:5432/test")
 PASSWORDS = {"CP1": "cp1-password-123", "CP2": "cp2-password-456"}
 DASH = ("operator", "dashboard-password")
 LIMIT_KW = 6.0  # the event's import limit; two 7 kW charge points would draw 14 kW
@@ -74,42 +70,6 @@ STEP_MINUTES = 5
 
 
 # ------------------------------------------------------------------------------------------------------ fixtures
-
-
-@pytest.fixture(scope="module")
-def pg_schemas() -> Iterator[Any]:
-    """A factory of fresh PostgreSQL schemas, dropped at the end (skipped when unreachable, failed under CI)."""
-    admin = create_engine(PG_URL)
-    try:
-        with admin.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except Exception as exc:
-        admin.dispose()
-        reason = f"PostgreSQL at {PG_URL} unreachable: {str(exc).strip().splitlines()[0]}"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    created: list[str] = []
-
-    def make() -> str:
-        name = f"vgi_reliab_{os.getpid()}_{uuid.uuid4().hex[:10]}"
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{name}"'))
-        created.append(name)
-        return name
-
-    yield make
-    with admin.begin() as connection:
-        for name in created:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
-    admin.dispose()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str | None]:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'service.db'}", None
-    return PG_URL, request.getfixturevalue("pg_schemas")()
 
 
 def _free_port() -> int:

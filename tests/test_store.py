@@ -7,7 +7,6 @@ be reached the PostgreSQL cases are skipped with the reason, except under ``CI``
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import threading
@@ -21,58 +20,20 @@ import numpy as np
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect, text
 
+from conftest import PG_URL
 from vgi.service.documents import DocumentStore, MemoryDocumentStore
 from vgi.service.store import MeterReading, SqlDocumentStore, Store, StoreError, make_engine, migrate
 from vgi.service.store.models import Base
 from vgi.service.store.passwords import hash_password, verify_password
 
-PG_URL = os.environ.get("VGI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@localhost:5432/test")
 T0 = datetime(2026, 7, 1, 8, 0, tzinfo=UTC)
 TABLES = {"charge_points", "evse_status", "charging_sessions", "meter_values", "plans", "plan_setpoints",
           "grid_events", "reports", "settlements", "documents"}
 
 
 # ------------------------------------------------------------------------------------------------------ fixtures
-
-
-@pytest.fixture(scope="session")
-def pg_schemas() -> Iterator[Any]:
-    """A factory of fresh PostgreSQL schemas, all dropped at the end of the test session."""
-    admin = create_engine(PG_URL)
-    try:
-        with admin.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except Exception as exc:  # any failure to reach the server
-        admin.dispose()
-        reason = f"PostgreSQL at {PG_URL} unreachable: {str(exc).strip().splitlines()[0]}"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    created: list[str] = []
-
-    def make() -> str:
-        name = f"vgi_test_{os.getpid()}_{uuid.uuid4().hex[:10]}"
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{name}"'))
-        created.append(name)
-        return name
-
-    yield make
-    with admin.begin() as connection:
-        for name in created:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
-    admin.dispose()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Any) -> tuple[str, str | None]:
-    """(url, schema) of an empty database of each kind."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'vgi.db'}", None
-    make = request.getfixturevalue("pg_schemas")
-    return PG_URL, make()
 
 
 @pytest.fixture
