@@ -8,20 +8,16 @@ descriptors 3 and 4), so no extra package is needed.  Skipped where Chromium is 
 from __future__ import annotations
 
 import json
-import os
 import re
-import select
-import shutil
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from devtools import CHROMIUM, Browser
 from vgi.api import run
 
-CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")
 
 SMALL: dict[str, Any] = {
@@ -49,84 +45,11 @@ CHECK = """JSON.stringify({
 
 def inspect_page(url: str, user_data_dir: Path, timeout: float = 60.0) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Open ``url`` in headless Chromium; return the page check and every console/log error and exception."""
-    cmd_r, cmd_w = os.pipe()  # we write commands; Chromium reads them on fd 3
-    out_r, out_w = os.pipe()  # Chromium writes replies on fd 4
-
-    def child_fds() -> None:
-        a, b = os.dup(cmd_r), os.dup(out_w)
-        os.dup2(a, 3)
-        os.dup2(b, 4)
-
-    assert CHROMIUM is not None
-    proc = subprocess.Popen(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run", f"--user-data-dir={user_data_dir}",
-         "--remote-debugging-pipe"],
-        preexec_fn=child_fds, close_fds=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    os.close(cmd_r)
-    os.close(out_w)
-    buf = b""
-    messages: list[dict[str, Any]] = []
-    counter = [0]
-
-    def send(method: str, params: dict[str, Any] | None = None, session: str | None = None) -> int:
-        counter[0] += 1
-        msg: dict[str, Any] = {"id": counter[0], "method": method, "params": params or {}}
-        if session:
-            msg["sessionId"] = session
-        os.write(cmd_w, json.dumps(msg).encode() + b"\0")
-        return counter[0]
-
-    def wait_for(pred: Any, seconds: float = timeout) -> dict[str, Any]:
-        nonlocal buf
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            while b"\0" in buf:
-                raw, buf = buf.split(b"\0", 1)
-                msg = json.loads(raw)
-                messages.append(msg)
-                if pred(msg):
-                    return msg
-            ready, _, _ = select.select([out_r], [], [], 0.5)
-            if ready:
-                chunk = os.read(out_r, 1 << 20)
-                if not chunk:
-                    raise RuntimeError("Chromium closed the DevTools pipe")
-                buf += chunk
-        raise TimeoutError("no answer from Chromium")
-
-    def call(method: str, params: dict[str, Any] | None = None, session: str | None = None) -> dict[str, Any]:
-        i = send(method, params, session)
-        reply = wait_for(lambda m: m.get("id") == i)
-        assert "error" not in reply, reply
-        return reply.get("result", {})
-
-    try:
-        target = call("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        for method in ("Runtime.enable", "Log.enable", "Page.enable"):
-            call(method, session=session)
-        call("Page.navigate", {"url": url}, session)
-        wait_for(lambda m: m.get("method") == "Page.loadEventFired" and m.get("sessionId") == session)
+    with Browser(user_data_dir, timeout) as browser:
+        session = browser.open(url)
         time.sleep(0.3)  # let late console messages arrive
-        result = call("Runtime.evaluate", {"expression": CHECK, "returnByValue": True}, session)
-        check = json.loads(result["result"]["value"])
-        send("Browser.close")
-        proc.wait(timeout=15)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(cmd_w)
-        os.close(out_r)
-    errors = [
-        m for m in messages
-        if m.get("method") == "Runtime.exceptionThrown"
-        or (m.get("method") == "Runtime.consoleAPICalled" and m["params"]["type"] in ("error", "assert"))
-        or (m.get("method") == "Log.entryAdded" and m["params"]["entry"]["level"] == "error")
-    ]
-    return check, errors
+        check = browser.evaluate_json(CHECK, session)
+        return check, browser.errors()
 
 
 @pytest.fixture(scope="module")

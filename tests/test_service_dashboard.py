@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import os
-import select
-import shutil
-import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +17,7 @@ import websockets
 from ocpp.v16 import ChargePoint as Cp16
 from ocpp.v16 import call as call16
 
+from devtools import CHROMIUM, Browser
 from vgi.aggregator.clock import SimulatedClock
 from vgi.service.app import build_service
 from vgi.service.backend import ENERGY_REGISTER
@@ -34,7 +31,6 @@ from vgi.service.config import (
     VtnConfig,
 )
 
-CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 STEP = timedelta(minutes=15)
 DASH = ("operator", "dashboard-password")
@@ -49,6 +45,7 @@ READ_DOM = """JSON.stringify({
   paths: document.querySelectorAll('#chart path').length,
   cpRows: [...document.querySelectorAll('#charge-points tbody tr')].map(r => r.innerText),
   external: [...document.querySelectorAll('[src],[href]')].map(e => e.getAttribute('src') || e.getAttribute('href'))
+      .filter(u => !u.startsWith('data:'))
 })"""
 
 
@@ -57,83 +54,16 @@ def dashboard_dom(url: str, authorization: str, profile: Path, timeout_s: float 
     """Open ``url`` in headless Chromium (DevTools over a pipe) sending ``authorization`` with every request; wait
     until the page says it is live; return what it shows and every console error or exception."""
     assert CHROMIUM is not None, "Chromium is required under CI"
-    cmd_r, cmd_w = os.pipe()
-    out_r, out_w = os.pipe()
-
-    def child_fds() -> None:
-        a, b = os.dup(cmd_r), os.dup(out_w)
-        os.dup2(a, 3)
-        os.dup2(b, 4)
-
-    proc = subprocess.Popen(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run", f"--user-data-dir={profile}", "--remote-debugging-pipe"],
-        preexec_fn=child_fds, close_fds=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(cmd_r)
-    os.close(out_w)
-    buf = b""
-    messages: list[dict[str, Any]] = []
-    counter = [0]
-
-    def send(method: str, params: dict[str, Any] | None = None, session: str | None = None) -> int:
-        counter[0] += 1
-        msg: dict[str, Any] = {"id": counter[0], "method": method, "params": params or {}}
-        if session:
-            msg["sessionId"] = session
-        os.write(cmd_w, json.dumps(msg).encode() + b"\0")
-        return counter[0]
-
-    def wait_for(pred: Any) -> dict[str, Any]:
-        nonlocal buf
-        end = time.monotonic() + timeout_s
-        while time.monotonic() < end:
-            while b"\0" in buf:
-                raw, buf = buf.split(b"\0", 1)
-                msg = json.loads(raw)
-                messages.append(msg)
-                if pred(msg):
-                    return msg
-            ready, _, _ = select.select([out_r], [], [], 0.5)
-            if ready:
-                chunk = os.read(out_r, 1 << 20)
-                if not chunk:
-                    raise RuntimeError("Chromium closed the DevTools pipe")
-                buf += chunk
-        raise TimeoutError("no answer from Chromium")
-
-    def call(method: str, params: dict[str, Any] | None = None, session: str | None = None) -> dict[str, Any]:
-        i = send(method, params, session)
-        reply = wait_for(lambda m: m.get("id") == i)
-        assert "error" not in reply, reply
-        return reply.get("result", {})
-
-    try:
-        target = call("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        for method in ("Runtime.enable", "Log.enable", "Page.enable", "Network.enable"):
-            call(method, session=session)
-        call("Network.setExtraHTTPHeaders", {"headers": {"Authorization": authorization}}, session)
-        call("Page.navigate", {"url": url}, session)
-        wait_for(lambda m: m.get("method") == "Page.loadEventFired" and m.get("sessionId") == session)
+    with Browser(profile, timeout_s) as browser:
+        session = browser.open(url, {"Authorization": authorization})
         dom: dict[str, Any] = {}
         end = time.monotonic() + timeout_s
         while time.monotonic() < end:
-            result = call("Runtime.evaluate", {"expression": READ_DOM, "returnByValue": True}, session)
-            dom = json.loads(result["result"]["value"])
+            dom = browser.evaluate_json(READ_DOM, session)
             if dom["status"] != "loading":
                 break
             time.sleep(0.2)
-        send("Browser.close")
-        proc.wait(timeout=15)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(cmd_w)
-        os.close(out_r)
-    errors = [m for m in messages if m.get("method") == "Runtime.exceptionThrown"
-              or (m.get("method") == "Runtime.consoleAPICalled" and m["params"]["type"] in ("error", "assert"))]
-    return dom, errors
+        return dom, browser.errors()
 
 
 def _iso(at: datetime) -> str:
