@@ -14,6 +14,7 @@ timeout; PostgreSQL: row-level locking, ``ON CONFLICT`` for the idempotent write
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -23,7 +24,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from vgi.service.store import migrate
@@ -149,7 +150,7 @@ class Store:
         engine = make_engine(url or DEFAULT_URL, schema=schema)
         try:
             if upgrade:
-                migrate.upgrade(engine)
+                _upgrade_waiting_for_sqlite(engine)
             else:
                 current, head = migrate.current_revision(engine), migrate.head_revision()
                 if current != head:
@@ -813,3 +814,22 @@ class Store:
         with self._transaction() as session:
             return [_settlement_record(r) for r in session.scalars(query.order_by(Settlement.created_at,
                                                                                   Settlement.id))]
+
+
+def _upgrade_waiting_for_sqlite(engine: Engine, attempts: int = 8) -> None:
+    """Bring the schema to head; on SQLite, try again a few times when another process holds the file's lock.
+
+    SQLite's busy timeout does not cover every case: a connection that must upgrade its lock, or switch a new file
+    to WAL, while another process migrates the same file is told "database is locked" at once.  The waits grow
+    from 0.1 s to 1.6 s (about 5 s in all) before the error is passed on.
+    """
+    for attempt in range(attempts):
+        try:
+            migrate.upgrade(engine)
+            return
+        except OperationalError as exc:
+            locked = engine.dialect.name == "sqlite" and "locked" in str(exc.orig or exc)
+            if not locked or attempt == attempts - 1:
+                raise
+            engine.dispose()
+            time.sleep(min(0.1 * 2**attempt, 1.6))
