@@ -5,14 +5,12 @@ from metered data; against SQLite and PostgreSQL.  Also ``vgi serve`` as a subpr
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 import signal
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +18,10 @@ import httpx
 import numpy as np
 import pytest
 import websockets
-from ocpp.routing import on
-from ocpp.v16 import ChargePoint as Cp16
 from ocpp.v16 import call as call16
-from ocpp.v16 import call_result as result16
-from ocpp.v201 import ChargePoint as Cp201
 from ocpp.v201 import call as call201
-from ocpp.v201 import call_result as result201
 
+from chargers import Charger16, Charger201, basic_auth, limit_kw_at
 from vgi.aggregator.clock import SimulatedClock
 from vgi.errors import VgiError
 from vgi.service.app import Service, build_service
@@ -77,52 +71,6 @@ def service_config(url: str, schema: str | None) -> ServiceConfig:
 # ------------------------------------------------------------------------------------------------ charge points
 
 
-def _plain(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {k: _plain(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_plain(v) for v in x]
-    return float(x) if isinstance(x, Decimal) else x
-
-
-def limit_kw_at(profile: dict[str, Any], at: datetime) -> float:
-    """What a charge point holding ``profile`` (snake_case, as the ocpp package hands it) may draw at ``at``."""
-    sched = profile["charging_schedule"]
-    sched = sched[0] if isinstance(sched, list) else sched
-    start = datetime.fromisoformat(sched["start_schedule"].replace("Z", "+00:00"))
-    offset = (at - start).total_seconds()
-    assert 0 <= offset < sched["duration"], (at, start)
-    assert sched["charging_rate_unit"] == "W"
-    limit = None
-    for period in sched["charging_schedule_period"]:
-        if period["start_period"] <= offset:
-            limit = period["limit"]
-    assert limit is not None
-    return float(limit) / 1000.0
-
-
-class Charger16(Cp16):
-    profiles: list[dict[str, Any]]
-
-    @on("SetChargingProfile")
-    def on_set(self, connector_id: int, cs_charging_profiles: dict[str, Any]) -> Any:
-        self.profiles.append(_plain(cs_charging_profiles))
-        return result16.SetChargingProfile(status="Accepted")
-
-
-class Charger201(Cp201):
-    profiles: list[dict[str, Any]]
-
-    @on("SetChargingProfile")
-    def on_set(self, evse_id: int, charging_profile: dict[str, Any], **kw: Any) -> Any:
-        self.profiles.append(_plain(charging_profile))
-        return result201.SetChargingProfile(status="Accepted")
-
-
-def _auth(user: str, password: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
-
-
 def _iso(at: datetime) -> str:
     return at.isoformat().replace("+00:00", "Z")
 
@@ -142,9 +90,9 @@ async def _story(service: Service, clock: SimulatedClock) -> dict[str, Any]:
     assert service.csms is not None and service.store is not None
     csms = service.csms
     ws1 = await websockets.connect(csms.url("CP1"), subprotocols=["ocpp1.6"],  # type: ignore[list-item]
-                                   additional_headers=_auth("CP1", PASSWORDS["CP1"]))
+                                   additional_headers=basic_auth("CP1", PASSWORDS["CP1"]))
     ws2 = await websockets.connect(csms.url("CP2"), subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
-                                   additional_headers=_auth("CP2", PASSWORDS["CP2"]))
+                                   additional_headers=basic_auth("CP2", PASSWORDS["CP2"]))
     cp1, cp2 = Charger16("CP1", ws1), Charger201("CP2", ws2)
     cp1.profiles, cp2.profiles = [], []
     tasks = [asyncio.create_task(cp1.start()), asyncio.create_task(cp2.start())]
@@ -428,7 +376,7 @@ def test_loop_tasks_replan_on_arrival_resend_on_reconnect_and_follow_the_clock(t
     async def connect() -> tuple[Any, Charger16, asyncio.Task[Any]]:
         assert service.csms is not None
         ws = await websockets.connect(service.csms.url("CP1"), subprotocols=["ocpp1.6"],  # type: ignore[list-item]
-                                      additional_headers=_auth("CP1", PASSWORDS["CP1"]))
+                                      additional_headers=basic_auth("CP1", PASSWORDS["CP1"]))
         cp = Charger16("CP1", ws)
         cp.profiles = []
         return ws, cp, asyncio.create_task(cp.start())

@@ -17,7 +17,6 @@ schema per test; skipped with the reason when unreachable, failed under ``CI``.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import logging
@@ -30,7 +29,6 @@ import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -38,16 +36,12 @@ import httpx
 import pytest
 import websockets
 import yaml
-from ocpp.routing import on
-from ocpp.v16 import ChargePoint as Cp16
 from ocpp.v16 import call as call16
-from ocpp.v16 import call_result as result16
-from ocpp.v201 import ChargePoint as Cp201
 from ocpp.v201 import call as call201
-from ocpp.v201 import call_result as result201
 from starlette.routing import Mount
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from chargers import Charger16, Charger201, basic_auth, limit_kw_at
 from vgi.service.app import Service, build_service
 from vgi.service.backend import ENERGY_REGISTER
 from vgi.service.config import (
@@ -101,52 +95,6 @@ def service_config(url: str, schema: str | None, *, http_port: int = 0, ocpp_por
 # ------------------------------------------------------------------------------------------------ charge points
 
 
-def _plain(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {k: _plain(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_plain(v) for v in x]
-    return float(x) if isinstance(x, Decimal) else x
-
-
-def limit_kw_at(profile: dict[str, Any], at: datetime) -> float:
-    """What a charge point holding ``profile`` (snake_case, as the ocpp package hands it) may draw at ``at``."""
-    sched = profile["charging_schedule"]
-    sched = sched[0] if isinstance(sched, list) else sched
-    start = datetime.fromisoformat(sched["start_schedule"].replace("Z", "+00:00"))
-    offset = (at - start).total_seconds()
-    assert 0 <= offset < sched["duration"], (at, start)
-    assert sched["charging_rate_unit"] == "W"
-    limit = None
-    for period in sched["charging_schedule_period"]:
-        if period["start_period"] <= offset:
-            limit = period["limit"]
-    assert limit is not None
-    return float(limit) / 1000.0
-
-
-class Charger16(Cp16):
-    profiles: list[dict[str, Any]]
-
-    @on("SetChargingProfile")
-    def on_set(self, connector_id: int, cs_charging_profiles: dict[str, Any]) -> Any:
-        self.profiles.append(_plain(cs_charging_profiles))
-        return result16.SetChargingProfile(status="Accepted")
-
-
-class Charger201(Cp201):
-    profiles: list[dict[str, Any]]
-
-    @on("SetChargingProfile")
-    def on_set(self, evse_id: int, charging_profile: dict[str, Any], **kw: Any) -> Any:
-        self.profiles.append(_plain(charging_profile))
-        return result201.SetChargingProfile(status="Accepted")
-
-
-def _auth(user: str, password: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
-
-
 def _iso(at: datetime) -> str:
     return at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -188,7 +136,7 @@ class MeteringCharger:
     async def _connect(self) -> None:
         subprotocol = "ocpp1.6" if self.version == "1.6" else "ocpp2.0.1"
         self._ws = await websockets.connect(self.url + self.cp_id, subprotocols=[subprotocol],  # type: ignore[list-item]
-                                            additional_headers=_auth(self.cp_id, PASSWORDS[self.cp_id]),
+                                            additional_headers=basic_auth(self.cp_id, PASSWORDS[self.cp_id]),
                                             open_timeout=5)
         cls = Charger16 if self.version == "1.6" else Charger201
         self.client = cls(self.cp_id, self._ws, response_timeout=3)
@@ -504,10 +452,10 @@ def test_malformed_and_out_of_order_messages_answered_logged_and_survived(
         assert service.csms is not None and service.store is not None and service.credentials is not None
         out: dict[str, Any] = {}
         ws16 = await websockets.connect(service.csms.url("CP1"), subprotocols=["ocpp1.6"],  # type: ignore[list-item]
-                                        additional_headers=_auth("CP1", PASSWORDS["CP1"]))
+                                        additional_headers=basic_auth("CP1", PASSWORDS["CP1"]))
         ws201 = await websockets.connect(service.csms.url("CP2"),
                                          subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
-                                         additional_headers=_auth("CP2", PASSWORDS["CP2"]))
+                                         additional_headers=basic_auth("CP2", PASSWORDS["CP2"]))
         out["16"] = {
             "not json": await _raw(ws16, "{not json"),
             "not a list": await _raw(ws16, {"action": "Heartbeat"}),
@@ -634,9 +582,9 @@ def test_every_endpoint_refuses_without_credentials(tmp_path: Path) -> None:
                 "/openadr/auth/token", data={"grant_type": "client_credentials"}, auth=("utility", "guess"))).json()
         # the OCPP handshake: no credentials, a wrong password, an unknown charge point, another's password
         refusals = {}
-        for name, cp, headers in (("none", "CP1", {}), ("wrong password", "CP1", _auth("CP1", "wrong-password")),
-                                  ("unknown", "CP9", _auth("CP9", PASSWORDS["CP1"])),
-                                  ("other's id", "CP1", _auth("CP2", PASSWORDS["CP2"]))):
+        for name, cp, headers in (("none", "CP1", {}), ("wrong password", "CP1", basic_auth("CP1", "wrong-password")),
+                                  ("unknown", "CP9", basic_auth("CP9", PASSWORDS["CP1"])),
+                                  ("other's id", "CP1", basic_auth("CP2", PASSWORDS["CP2"]))):
             try:
                 ws = await websockets.connect(service.csms.url(cp), subprotocols=["ocpp1.6"],  # type: ignore[list-item]
                                               additional_headers=headers)
