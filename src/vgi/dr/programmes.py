@@ -21,15 +21,13 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from vgi.errors import VgiError, validation_message
-from vgi.io.files import read_yaml_file
+from vgi.errors import VgiError
+from vgi.io.files import data_files, read_yaml_file, validate_mapping
 from vgi.model.timegrid import TimezoneName
 
 __all__ = [
@@ -509,12 +507,7 @@ def _has_path(model: BaseModel, path: str) -> bool:
 
 def load_programme(data: dict[str, Any], source: str = "<memory>") -> Programme:
     """Validate a programme given as a mapping (the YAML layout); errors name the source and key path."""
-    if not isinstance(data, dict):
-        raise VgiError(f"{source}: a programme file must hold a mapping of keys, got {type(data).__name__}")
-    try:
-        return Programme.model_validate(data)
-    except pydantic.ValidationError as exc:
-        raise VgiError(validation_message(source, exc)) from exc
+    return validate_mapping(Programme, data, source, "programme")
 
 
 def load_programme_file(path: str | Path) -> Programme:
@@ -524,8 +517,7 @@ def load_programme_file(path: str | Path) -> Programme:
 
 
 def _library_files() -> list[Path]:
-    root = resources.files("vgi") / "data" / "programmes"
-    return sorted(Path(str(p)) for p in root.iterdir() if str(p).endswith((".yaml", ".yml")))
+    return data_files("programmes")
 
 
 @lru_cache(maxsize=1)

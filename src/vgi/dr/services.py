@@ -18,16 +18,14 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from vgi.dr.programmes import ClockWindow
-from vgi.errors import VgiError, validation_message
-from vgi.io.files import read_yaml_file
+from vgi.errors import VgiError
+from vgi.io.files import data_files, read_yaml_file, validate_mapping
 from vgi.model.timegrid import TimezoneName
 
 __all__ = [
@@ -150,12 +148,7 @@ class ServiceProduct(BaseModel):
 
 def load_service(data: dict[str, Any], source: str = "<memory>") -> ServiceProduct:
     """Validate a service given as a mapping (the YAML layout); errors name the source and key path."""
-    if not isinstance(data, dict):
-        raise VgiError(f"{source}: a service file must hold a mapping of keys, got {type(data).__name__}")
-    try:
-        return ServiceProduct.model_validate(data)
-    except pydantic.ValidationError as exc:
-        raise VgiError(validation_message(source, exc)) from exc
+    return validate_mapping(ServiceProduct, data, source, "service")
 
 
 def load_service_file(path: str | Path) -> ServiceProduct:
@@ -167,10 +160,8 @@ def load_service_file(path: str | Path) -> ServiceProduct:
 @lru_cache(maxsize=1)
 def service_library() -> dict[str, ServiceProduct]:
     """Every shipped service, by id (file name = id + ``.yaml``)."""
-    root = resources.files("vgi") / "data" / "services"
-    files = sorted(Path(str(p)) for p in root.iterdir() if str(p).endswith((".yaml", ".yml")))
     out: dict[str, ServiceProduct] = {}
-    for path in files:
+    for path in data_files("services"):
         svc = load_service_file(path)
         if svc.id != path.stem:
             raise VgiError(f"{path}: service id '{svc.id}' differs from the file name '{path.stem}'")

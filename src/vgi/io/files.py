@@ -1,15 +1,20 @@
-"""Read YAML (or JSON) data files with one-line errors that name the file and, for bad YAML, the line."""
+"""Read YAML (or JSON) data files with one-line errors that name the file and, for bad YAML, the line; validate
+their content as a model; list the files of a shipped data folder."""
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import pydantic
 import yaml
 
-from vgi.errors import VgiError
+from vgi.errors import VgiError, validation_message
 
-__all__ = ["read_yaml_file"]
+__all__ = ["data_files", "read_yaml_file", "validate_mapping"]
+
+ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
 
 
 def read_yaml_file(path: str | Path, what: str = "data") -> Any:
@@ -26,3 +31,20 @@ def read_yaml_file(path: str | Path, what: str = "data") -> Any:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = str(getattr(exc, "problem", None) or exc).replace("\n", " ")
         raise VgiError(f"{p}: not valid YAML{where} ({problem})") from exc
+
+
+def validate_mapping(model: type[ModelT], data: Any, source: str, what: str) -> ModelT:
+    """``data`` (a file's parsed content) validated as ``model``; ``what`` names the kind of file in errors. Every
+    problem is named by ``source`` and key path on one line."""
+    if not isinstance(data, dict):
+        raise VgiError(f"{source}: a {what} file must hold a mapping of keys, got {type(data).__name__}")
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise VgiError(validation_message(source, exc)) from exc
+
+
+def data_files(folder: str) -> list[Path]:
+    """The YAML files of a shipped data folder (``src/vgi/data/<folder>``), sorted by name."""
+    root = resources.files("vgi") / "data" / folder
+    return sorted(Path(str(p)) for p in root.iterdir() if str(p).endswith((".yaml", ".yml")))

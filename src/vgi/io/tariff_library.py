@@ -9,15 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pydantic
 
 from vgi.errors import VgiError, validation_message
-from vgi.io.files import read_yaml_file
+from vgi.io.files import data_files, read_yaml_file, validate_mapping
 from vgi.model.tariffs import Tariff, select_version
 
 __all__ = [
@@ -33,12 +31,7 @@ __all__ = [
 
 def load_tariff(data: dict[str, Any], source: str = "<memory>") -> Tariff:
     """Validate a tariff given as a mapping (the YAML layout)."""
-    if not isinstance(data, dict):
-        raise VgiError(f"{source}: a tariff file must hold a mapping of keys, got {type(data).__name__}")
-    try:
-        return Tariff.model_validate(data)
-    except pydantic.ValidationError as exc:
-        raise VgiError(validation_message(source, exc)) from exc
+    return validate_mapping(Tariff, data, source, "tariff")
 
 
 def load_tariff_file(path: str | Path) -> Tariff:
@@ -58,8 +51,7 @@ def load_tariff_file(path: str | Path) -> Tariff:
 
 
 def _library_files() -> list[Path]:
-    root = resources.files("vgi") / "data" / "tariffs"
-    return sorted(Path(str(p)) for p in root.iterdir() if str(p).endswith((".yaml", ".yml")))
+    return data_files("tariffs")
 
 
 @lru_cache(maxsize=1)
