@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from vgi.errors import VgiError
+from vgi.service.ocpp.meter import SampleError, parse_time
 
 Discharge = Literal["refuse", "clamp"]
 Purpose = Literal["TxDefaultProfile", "TxProfile", "ChargePointMaxProfile", "ChargingStationMaxProfile"]
@@ -184,15 +185,10 @@ def charging_profile(
 
 
 def _parse_time(text: Any, field: str) -> datetime:
-    if not isinstance(text, str):
-        raise ProfileError(f"composite schedule: {field} is missing")
     try:
-        at = datetime.fromisoformat(text)
-    except ValueError:
-        raise ProfileError(f"composite schedule: {field} {text!r} is not an ISO 8601 time") from None
-    if at.tzinfo is None:
-        raise ProfileError(f"composite schedule: {field} {text!r} has no UTC offset")
-    return at.astimezone(UTC)
+        return parse_time(text, field)
+    except SampleError as exc:
+        raise ProfileError(f"composite schedule: {exc}") from None
 
 
 def composite_to_series(
