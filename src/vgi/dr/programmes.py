@@ -27,7 +27,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from vgi.errors import VgiError
-from vgi.io.files import data_files, read_yaml_file, validate_mapping
+from vgi.io.files import library_by_id, read_yaml_file, validate_mapping
 from vgi.model.timegrid import TimezoneName
 
 __all__ = [
@@ -516,22 +516,10 @@ def load_programme_file(path: str | Path) -> Programme:
     return load_programme(read_yaml_file(p, "programme"), str(p))
 
 
-def _library_files() -> list[Path]:
-    return data_files("programmes")
-
-
 @lru_cache(maxsize=1)
 def programme_library() -> dict[str, Programme]:
     """Every shipped programme, by id (file name = id + ``.yaml``)."""
-    out: dict[str, Programme] = {}
-    for path in _library_files():
-        programme = load_programme_file(path)
-        if programme.id != path.stem:
-            raise VgiError(f"{path}: programme id '{programme.id}' differs from the file name '{path.stem}'")
-        if programme.id in out:
-            raise VgiError(f"{path}: programme id '{programme.id}' is used twice in the library")
-        out[programme.id] = programme
-    return out
+    return library_by_id("programmes", load_programme_file, "programme")
 
 
 def get_programme(id_or_path: str | Programme) -> Programme:

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from vgi.dr.programmes import ClockWindow
 from vgi.errors import VgiError
-from vgi.io.files import data_files, read_yaml_file, validate_mapping
+from vgi.io.files import library_by_id, read_yaml_file, validate_mapping
 from vgi.model.timegrid import TimezoneName
 
 __all__ = [
@@ -160,13 +160,7 @@ def load_service_file(path: str | Path) -> ServiceProduct:
 @lru_cache(maxsize=1)
 def service_library() -> dict[str, ServiceProduct]:
     """Every shipped service, by id (file name = id + ``.yaml``)."""
-    out: dict[str, ServiceProduct] = {}
-    for path in data_files("services"):
-        svc = load_service_file(path)
-        if svc.id != path.stem:
-            raise VgiError(f"{path}: service id '{svc.id}' differs from the file name '{path.stem}'")
-        out[svc.id] = svc
-    return out
+    return library_by_id("services", load_service_file, "service")
 
 
 def get_service(id_or_path: str | ServiceProduct) -> ServiceProduct:

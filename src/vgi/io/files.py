@@ -3,18 +3,27 @@ their content as a model; list the files of a shipped data folder."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import pydantic
 import yaml
 
 from vgi.errors import VgiError, validation_message
 
-__all__ = ["data_files", "read_yaml_file", "validate_mapping"]
+__all__ = ["data_files", "library_by_id", "read_yaml_file", "validate_mapping"]
 
 ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
+
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+ItemT = TypeVar("ItemT", bound=_HasId)
 
 
 def read_yaml_file(path: str | Path, what: str = "data") -> Any:
@@ -48,3 +57,17 @@ def data_files(folder: str) -> list[Path]:
     """The YAML files of a shipped data folder (``src/vgi/data/<folder>``), sorted by name."""
     root = resources.files("vgi") / "data" / folder
     return sorted(Path(str(p)) for p in root.iterdir() if str(p).endswith((".yaml", ".yml")))
+
+
+def library_by_id(folder: str, load: Callable[[Path], ItemT], what: str) -> dict[str, ItemT]:
+    """Every file of a shipped data folder loaded by ``load``, by id; an id must equal its file name and be used
+    once (``what`` names the kind of file in errors)."""
+    out: dict[str, ItemT] = {}
+    for path in data_files(folder):
+        item = load(path)
+        if item.id != path.stem:
+            raise VgiError(f"{path}: {what} id '{item.id}' differs from the file name '{path.stem}'")
+        if item.id in out:
+            raise VgiError(f"{path}: {what} id '{item.id}' is used twice in the library")
+        out[item.id] = item
+    return out
