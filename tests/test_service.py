@@ -22,6 +22,7 @@ from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 
 from chargers import Charger16, Charger201, basic_auth, limit_kw_at
+from utility import publish_import_limit
 from vgi.aggregator.clock import SimulatedClock
 from vgi.errors import VgiError
 from vgi.service.app import Service, build_service
@@ -117,18 +118,8 @@ async def _story(service: Service, clock: SimulatedClock) -> dict[str, Any]:
 
         # the utility publishes a programme and an import limit for 11:00-12:00
         async with httpx.AsyncClient(base_url=f"{service.http_url}/openadr") as http:
-            token = (await http.post("/auth/token", data={"grant_type": "client_credentials"},
-                                     auth=("utility", "utility-secret"))).json()["access_token"]
-            bl = {"Authorization": f"Bearer {token}"}
-            program = (await http.post("/programs", json={"programName": "flex"}, headers=bl)).json()
-            created = await http.post("/events", headers=bl, json={
-                "programID": program["id"], "eventName": "evening-limit",
-                "intervalPeriod": {"start": _iso(EVENT_START), "duration": "PT1H"},
-                "payloadDescriptors": [{"objectType": "EVENT_PAYLOAD_DESCRIPTOR",
-                                        "payloadType": "IMPORT_CAPACITY_LIMIT", "units": "KW"}],
-                "intervals": [{"id": 0, "payloads": [{"type": "IMPORT_CAPACITY_LIMIT", "values": [LIMIT_KW]}]}]})
-            assert created.status_code == 201, created.text
-            out["event_id"] = created.json()["id"]
+            event, program, bl = await publish_import_limit(http, _iso(EVENT_START), LIMIT_KW, "evening-limit")
+            out["event_id"] = event["id"]
             assert await service.poll() == 1
             assert await service.poll() == 0  # the same event again changes nothing
             # an event the utility deletes before it starts is cancelled in the store

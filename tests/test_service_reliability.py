@@ -42,6 +42,7 @@ from starlette.routing import Mount
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from chargers import Charger16, Charger201, basic_auth, limit_kw_at
+from utility import publish_import_limit
 from vgi.service.app import Service, build_service
 from vgi.service.backend import ENERGY_REGISTER
 from vgi.service.config import (
@@ -277,17 +278,7 @@ async def _restart_story(cfg: ServiceConfig, tmp_path: Path) -> dict[str, Any]:
         event_start = datetime.fromtimestamp(now.timestamp() // step.total_seconds() * step.total_seconds(), UTC)
         # the utility publishes an import limit over the fleet for the hour that has just begun
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}/openadr") as http:
-            token = (await http.post("/auth/token", data={"grant_type": "client_credentials"},
-                                     auth=("utility", "utility-secret"))).json()["access_token"]
-            bl = {"Authorization": f"Bearer {token}"}
-            program = (await http.post("/programs", json={"programName": "flex"}, headers=bl)).json()
-            created = await http.post("/events", headers=bl, json={
-                "programID": program["id"], "eventName": "import-limit",
-                "intervalPeriod": {"start": _iso(event_start), "duration": "PT1H"},
-                "payloadDescriptors": [{"objectType": "EVENT_PAYLOAD_DESCRIPTOR",
-                                        "payloadType": "IMPORT_CAPACITY_LIMIT", "units": "KW"}],
-                "intervals": [{"id": 0, "payloads": [{"type": "IMPORT_CAPACITY_LIMIT", "values": [LIMIT_KW]}]}]})
-            assert created.status_code == 201, created.text
+            await publish_import_limit(http, _iso(event_start), LIMIT_KW, "import-limit")
         with Store.open(cfg.database_url, schema=cfg.database_schema) as store:
             deadline = time.monotonic() + 20
             while not store.events() and time.monotonic() < deadline:  # the VEN polls every 0.5 s
