@@ -142,3 +142,35 @@ def test_elrp_pays_v2g_exports_at_2_usd_per_kwh_settled_by_hand() -> None:
     assert res.response_kwh == pytest.approx(130.0) and res.energy_payment == pytest.approx(260.0)
     # 30 to 60 event hours a year: USD 60-120 a year for each kW exported in every event hour
     assert f"USD {2 * 30}-{2 * 60}" in elrp.notes
+
+
+def test_sce_and_sdge_pay_v2g_exports_in_elrp_events_settled_by_hand() -> None:
+    import pandas as pd
+
+    from vgi.dr.events import Event
+    from vgi.dr.settlement import settle_event
+
+    sce = get_programme("us-sce-elrp-v2g-export")
+    sdge = get_programme("us-sdge-elrp-v2g-export")
+    for prog in (sce, sdge):
+        rule = prog.payments.energy_down
+        assert rule is not None and rule.price() == pytest.approx(2.0) and prog.export_counts
+        assert prog.eligibility.v2g_required and prog.size.min_kw == 1.0
+        windows = prog.timing.call_windows
+        assert [(w.start, w.end) for w in windows] == [("16:00", "21:00")]
+    # SCE's pilot runs 2021-2027, events May 1 - Oct 31: the last event day is 2027-10-31
+    assert sce.valid_to == dt.date(2027, 10, 31) and "2027" in sce.value_sources["valid_to"].source
+    assert sce.timing.max_duration_minutes == 5 * 60 and not sce.is_assumption("timing.max_duration_minutes")
+    # SDG&E: the sub-group of the buses is unknown, so the 5 h longest event is an assumption
+    assert sdge.is_assumption("timing.max_duration_minutes")
+    assert sdge.value_sources["payments.energy_down.price_per_kwh"].applies_from == dt.date(2022, 7, 26)
+    # 60 event hours a season at USD 2: USD 120 per kW; six 60 kW chargers: 360 x 60 x 2 = USD 43,200
+    assert "USD 120" in sdge.notes and "USD 43,200" in sdge.notes and "(360 x 60 x 2)" in sdge.notes
+    # a bus exporting 60 kW for an 18:00-21:00 SDG&E event after idling (0 kW) the hour before:
+    # (0 - (-60)) kW x 3 h = 180 kWh at USD 2 = USD 360
+    tz = "America/Los_Angeles"
+    idx = pd.date_range("2024-08-15", periods=24, freq="1h", tz=tz)
+    kw = pd.Series(0.0, index=idx)
+    kw.iloc[18:21] = -60.0
+    res = settle_event(sdge, Event(idx[18], idx[21], committed_kw=60.0), kw)
+    assert res.response_kwh == pytest.approx(180.0) and res.energy_payment == pytest.approx(360.0)

@@ -216,6 +216,16 @@ def test_shipped_services_name_sources_and_assumptions() -> None:
     assert lib["gb-capacity-market"].availability_price_per_mw_h == pytest.approx(65000 / (365 * 3), abs=0.01)
 
 
+def test_cn_regulation_is_paid_the_published_mileage_cap() -> None:
+    reg = get_service("cn-frequency-regulation")
+    # the 2024 national notice and Hunan's 2025 rules: offers between 4 and 15 CNY per MW of mileage; the cap is used
+    assert reg.mileage_price_per_mw == 15.0 and reg.verification == "secondary"
+    assert any("Hunan" in s and "15 CNY/MW" in s and "4 CNY/MW" in s for s in reg.source)
+    # by hand: 0.73 MW of mileage per MW held per hour x 15 CNY/MW = 10.95 CNY per MW-h = 0.01095 CNY per kW-h
+    assert reg.mileage_price_per_kw_h == pytest.approx(0.73 * 15 / 1000)
+    assert "10.95" in reg.notes and "2.92" in reg.notes  # 0.73 x 4 = 2.92 at Hunan's floor
+
+
 def test_bad_service_input_is_a_clear_error() -> None:
     with pytest.raises(VgiError, match="block_minutes"):
         service(block_minutes=250)
@@ -315,7 +325,7 @@ def test_a_fleet_below_the_minimum_size_holds_nothing_and_says_so() -> None:
     from vgi.scenario.loader import load_scenario
     from vgi.scenario.runner import run_scenario
 
-    # 15 V2G cars are far below the 5 MW regulation minimum
+    # 15 V2G cars are far below the 5 MW regulation minimum (an assumption; Hunan's rules say 10 MW)
     res = run_scenario(load_scenario(_small_scenario(["cn-frequency-regulation"])), eligibility=False)
     assert res.services_held().empty
     assert "cannot reach its minimum" in res.runs["direct-v2g"].stats["service_notes"]
