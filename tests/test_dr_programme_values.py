@@ -64,9 +64,16 @@ def test_balancing_reserve_is_for_bm_units_at_the_first_auctions_price() -> None
     assert br.size.min_kw == 1000 and not br.is_assumption("size.min_kw")
 
 
-def test_slow_reserve_date_is_flagged_as_unknown() -> None:
+def test_slow_reserve_starts_when_stor_day_ahead_ended() -> None:
     sr = get_programme("uk-slow-reserve")
-    assert sr.is_assumption("valid_from") and "NOT FOUND" in sr.assumptions["valid_from"]
+    # the final STOR day-ahead tender (30 March 2026) bought the service day ending 05:00 on 1 April 2026
+    assert sr.valid_from == dt.date(2026, 4, 1) and not sr.is_assumption("valid_from")
+    src = sr.value_sources["valid_from"]
+    assert src.applies_from == sr.valid_from and "30 March" in src.detail and "Inferred" in src.detail
+    # procured day-ahead in the EAC (window 1 from 23:00 the day before), not the table's intraday 14:30
+    assert sr.timing.invitation == "day_ahead" and sr.timing.gate_closure_local_time is None
+    assert sr.timing.response_minutes == 15 and sr.size.min_kw == 1000
+    assert sr.is_assumption("payments.availability_per_kw_hour")
 
 
 def test_every_sourced_value_names_a_source_and_a_date() -> None:
@@ -88,10 +95,24 @@ def test_a_value_cannot_be_both_sourced_and_assumed() -> None:
         load_programme(data, "mine.yaml")
 
 
-def test_slow_reserve_cites_neso_and_still_flags_the_date() -> None:
+def test_slow_reserve_cites_neso_for_the_date() -> None:
     sr = get_programme("uk-slow-reserve")
     assert any("Transition Plan" in src for src in sr.source)
-    assert "searched again" in sr.assumptions["valid_from"]
+    assert any("decommissioned" in src and "STOR" in src for src in sr.source)
+
+
+def test_quick_reserve_baseline_and_location_come_from_the_draft_requirements() -> None:
+    qr = get_programme("uk-quick-reserve")
+    assert qr.baseline.method == "declared" and "60-minute" in qr.baseline.description
+    assert qr.location.scope == "same_zone" and qr.location.zone_kind == "GSP group"
+    assert "draft" in qr.value_sources["baseline"].detail and not qr.assumptions
+
+
+def test_balancing_reserve_holds_for_the_whole_half_hour() -> None:
+    br = get_programme("uk-balancing-reserve")
+    assert br.timing.min_duration_minutes == 30 == br.timing.settlement_period_minutes
+    assert not br.is_assumption("timing.min_duration_minutes")
+    assert br.value_sources["timing.min_duration_minutes"].applies_from == dt.date(2024, 3, 12)
 
 
 def test_revs_availability_price_follows_from_aud_400_a_car() -> None:

@@ -213,7 +213,29 @@ def test_shipped_services_name_sources_and_assumptions() -> None:
     assert lib["gb-dc-low"].delivery_minutes == 15 and lib["gb-dm-low"].delivery_minutes == 30
     assert lib["gb-dr-low"].delivery_minutes == 60
     assert lib["cn-frequency-regulation"].direction == "symmetric"
-    assert lib["gb-capacity-market"].availability_price_per_mw_h == pytest.approx(65000 / (365 * 3), abs=0.01)
+    # T-4 2027/28 cleared at 65 GBP/kW/year; 1 Oct 2027 - 30 Sep 2028 holds 29 Feb 2028: 366 days of 3 h
+    assert lib["gb-capacity-market"].availability_price_per_mw_h == pytest.approx(65000 / (366 * 3), abs=0.01)
+
+
+def test_capacity_market_prices_follow_the_clearing_prices_over_each_delivery_year() -> None:
+    lib = service_library()
+    # (id, clearing GBP/kW/year, first day, last day), worked by hand: days = last - first + 1
+    years = [
+        ("gb-capacity-market-2025-26", 20.00, dt.date(2025, 10, 1), dt.date(2026, 9, 30)),  # 365 days
+        ("gb-capacity-market", 65.00, dt.date(2027, 10, 1), dt.date(2028, 9, 30)),  # 366 days (29 Feb 2028)
+        ("gb-capacity-market-2028-29", 60.00, dt.date(2028, 10, 1), dt.date(2029, 9, 30)),  # 365 days
+    ]
+    by_hand = {"gb-capacity-market-2025-26": 18.26, "gb-capacity-market": 59.20, "gb-capacity-market-2028-29": 54.79}
+    for sid, gbp_per_kw_year, first, last in years:
+        svc = lib[sid]
+        assert (svc.valid_from, svc.valid_to) == (first, last), sid
+        days = (last - first).days + 1
+        assert svc.availability_price_per_mw_h == pytest.approx(gbp_per_kw_year * 1000 / (days * 3), abs=0.005), sid
+        assert svc.availability_price_per_mw_h == pytest.approx(by_hand[sid], abs=0.005), sid
+        # a year of the 3-hour hold on one de-rated MW gives back the clearing price per kW
+        assert svc.availability_price_per_mw_h * 3 * days / 1000 == pytest.approx(gbp_per_kw_year, abs=0.02), sid
+        assert svc.verification == "secondary" and f"{gbp_per_kw_year:.0f}" in " ".join(svc.source), sid
+        assert "de-rat" in svc.assumptions["availability_price_per_mw_h"], sid
 
 
 def test_cn_regulation_is_paid_the_published_mileage_cap() -> None:
