@@ -207,3 +207,81 @@ def test_event_local_days() -> None:
     # an end on midnight does not touch the next day
     ev = Event(pd.Timestamp("2024-06-17 22:00", tz=SH), pd.Timestamp("2024-06-18 00:00", tz=SH), 1.0)
     assert ev.local_days(SH) == (dt.date(2024, 6, 17),)
+
+
+# ----------------------------------------------------------------------------------------------- scenario runner
+#
+# A scenario written in Asia/Shanghai (UTC+8) with two events of PG&E's ELRP (us-pge-elrp, America/Los_Angeles,
+# PDT = UTC-7 in June, so Shanghai is 15 hours ahead; x_of_y 10-of-10 with a multiplicative day-of adjustment over
+# -240..-60 min, US holidays), both 13:00-15:00 Shanghai time:
+#   e1: scenario day Tue 25 June -> 2024-06-25 05:00-07:00 UTC -> Mon 24 June 22:00-24:00 PDT (just before midnight)
+#   e2: scenario day Thu 27 June -> 2024-06-27 05:00-07:00 UTC -> Wed 26 June 22:00-24:00 PDT
+# The baseline's days are Los Angeles days, so the event days to leave out are Mon 24 and Wed 26 June (each window
+# ends at local midnight and so covers one day).  The old code left out the scenario's dates, 25 and 27 June, which
+# in Los Angeles are a normal Tuesday (dropped) and a day after the horizon's events; Mon 24 June, curtailed by e1,
+# stayed in e2's baseline.
+#
+# The mode's own schedule, by Los Angeles day d and hour h: working days 100 kW, and 100 + (day of month) in hours
+# 22 and 23; weekends and US holidays (Memorial Day 27 May, Juneteenth Wed 19 June) 60 kW; Mon 24 June 40 kW in
+# hours 22-23 (e1, curtailed); Wed 26 June 50 kW in hours 22-23 (e2).
+#
+# e2's baseline (event day Wed 26 June, working): the 10 most recent working days before it, not event days:
+#   Tue 25, [Mon 24: event e1], Fri 21, Thu 20, [Wed 19: Juneteenth], Tue 18, Mon 17, Fri 14, Thu 13, Wed 12, Tue 11,
+#   Mon 10  -> 100 + (25 + 21 + 20 + 18 + 17 + 14 + 13 + 12 + 11 + 10) / 10 = 100 + 161 / 10 = 116.1 kW.
+# Adjustment window 18:00-21:00 PDT: 100 kW on the event day and on every baseline day -> ratio 1, 116.1 kW stays.
+# With the old exclusions (25 and 27 June) the days would be Mon 24 (40 kW), Fri 21, ..., Mon 10:
+#   (40 + 121 + 120 + 118 + 117 + 114 + 113 + 112 + 111 + 110) / 10 = 1076 / 10 = 107.6 kW.
+
+def _elrp_scenario_inputs():  # type: ignore[no-untyped-def]
+    from types import SimpleNamespace
+
+    from vgi.model.timegrid import TimeGrid
+    from vgi.scenario.inputs import EventWindow
+    from vgi.scenario.schema import Event as ScenarioEvent
+
+    grid = TimeGrid.local_days(dt.date(2024, 5, 1), 60, 60, SH)
+    events = []
+    for eid, day in (("e1", dt.date(2024, 6, 25)), ("e2", dt.date(2024, 6, 27))):
+        spec = ScenarioEvent(id=eid, programme="us-pge-elrp", day=day, start="13:00", end="15:00", reduction_kw=10,
+                             baseline="programme")
+        start = pd.Timestamp(day).tz_localize(SH) + pd.Timedelta(hours=13)
+        end = start + pd.Timedelta(hours=2)
+        s0, s1 = (int(x) for x in grid.step_of(pd.DatetimeIndex([start, end])))
+        events.append(EventWindow(eid, spec, s0, s1, start, end))
+    return SimpleNamespace(grid=grid, events=events)
+
+
+def elrp_own_load(d: dt.date, h: int) -> float:
+    if d.weekday() >= 5 or d in (dt.date(2024, 5, 27), dt.date(2024, 6, 19)):
+        return 60.0
+    if h in (22, 23):
+        return {dt.date(2024, 6, 24): 40.0, dt.date(2024, 6, 26): 50.0}.get(d, 100.0 + d.day)
+    return 100.0
+
+
+def test_scenario_event_days_are_the_programme_local_days() -> None:
+    from vgi.scenario.runner import _excluded_days, _method_baseline
+
+    inp = _elrp_scenario_inputs()
+    e1, e2 = inp.events
+    assert e1.end == pd.Timestamp("2024-06-25 00:00", tz=LA)  # e1 ends at Los Angeles midnight
+    assert e2.start == pd.Timestamp("2024-06-26 22:00", tz=LA)
+    # the programme's local days (the old code: the scenario's days 25 and 27 June)
+    assert _excluded_days(inp, e2) == (dt.date(2024, 6, 24), dt.date(2024, 6, 26))
+    local = inp.grid.utc_index.tz_convert(LA)
+    own_kw = np.array([elrp_own_load(t.date(), t.hour) for t in local])
+    out = _method_baseline(inp, "programme", own_kw, e2)
+    assert out[e2.start_step : e2.stop_step] == pytest.approx([116.1, 116.1])
+    # outside the window the mode's own schedule
+    assert np.array_equal(out[: e2.start_step], own_kw[: e2.start_step])
+
+
+def test_event_days_in_the_baseline_zone() -> None:
+    from vgi.dr.events import event_days
+
+    # 13:00-17:00 in Shanghai on 25 June is 22:00 on the 24th to 02:00 on the 25th in Los Angeles: two local days
+    there = Event(pd.Timestamp("2024-06-25 13:00", tz=SH), pd.Timestamp("2024-06-25 17:00", tz=SH), 1.0)
+    later = Event(pd.Timestamp("2024-06-27 13:00", tz=SH), pd.Timestamp("2024-06-27 15:00", tz=SH), 1.0)
+    assert event_days([later, there], LA) == (dt.date(2024, 6, 24), dt.date(2024, 6, 25), dt.date(2024, 6, 26))
+    assert event_days([later, there], SH) == (dt.date(2024, 6, 25), dt.date(2024, 6, 27))
+    assert event_days([], LA) == ()

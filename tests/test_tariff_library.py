@@ -58,7 +58,7 @@ NAMES_IDS = (
         "uk-edf-goelectric-overnight",
         "uk-ovo-charge-anytime",
     ]
-    + ["de-dynamic-spot-2024", "de-dynamic-14a-module3-2025"]
+    + ["de-dynamic-spot-2024", "de-dynamic-14a-module3-2025", "de-dynamic-14a-module2-2025"]
     + ["au-ovo-the-ev-plan", "au-red-energy-ev-saver", "au-engie-night-saver"]
 )
 # table 3-3 row (region_en in the reference CSV) -> slug

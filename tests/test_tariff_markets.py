@@ -1,6 +1,7 @@
 """Tariffs of the report's other markets: Germany's §14a EnWG time-variable grid fee (Module 3) on a dynamic
-tariff with fixed fees, OVO's Australian EV plan (table 2-3) and OVO Charge Anytime in Great Britain (two
-versions).  Bills are checked against the sources' numbers worked out by hand."""
+tariff with fixed fees and its alternative, Module 2 on a separately metered wallbox, OVO's Australian EV plan
+(table 2-3) and OVO Charge Anytime in Great Britain (two versions).  Bills are checked against the sources' numbers
+worked out by hand."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from vgi.io.tariff_library import get_tariff, tariff_for_period
 from vgi.settle.bills import bill
 
 DE = "de-dynamic-14a-module3-2025"
+DE_M2 = "de-dynamic-14a-module2-2025"
 
 
 def day(date: str, tz: str, kw: float | dict[int, float]) -> pd.Series:
@@ -55,6 +57,50 @@ def test_module3_tariff_is_bounded_to_2025_from_april() -> None:
         bill(day("2025-03-31", "Europe/Berlin", 1.0), t, spot=[100.0] * 24)
     with pytest.raises(VgiError, match="the period to bill runs 2026-01-01"):
         bill(day("2026-01-01", "Europe/Berlin", 1.0), t, spot=[100.0] * 24)
+
+
+def test_module2_is_40_percent_of_the_standard_grid_price_all_year() -> None:
+    t = get_tariff(DE_M2)
+    f = t.dynamic
+    assert f is not None and not f.window_adders
+    # net ct/kWh: the same levies as Module 3 (2.050 + 0.277 + 0.816 + 1.558 + KA 1.32 = 6.021) and 40 % of ST 8.62
+    assert f.adder == pytest.approx((2.050 + 0.277 + 0.816 + 1.558 + 1.32 + 0.4 * 8.62) / 100)
+    assert f.vat == pytest.approx(0.19)
+    # no Module 1 credit (Modules 1 and 2 exclude each other), no grid Grundpreis: only the supplier's fee
+    assert [(c.amount, c.per) for c in t.fixed_charges] == [(3.99, "month")]
+    assert "NOT FOUND" in t.verification_detail["meter fee"]
+    with pytest.raises(VgiError, match="the period to bill runs 2024-12-31"):
+        bill(day("2024-12-31", "Europe/Berlin", 1.0), t, spot=[100.0] * 24)
+    with pytest.raises(VgiError, match="the period to bill runs 2026-01-01"):
+        bill(day("2026-01-01", "Europe/Berlin", 1.0), t, spot=[100.0] * 24)
+
+
+def test_module2_against_modules_1_and_3_on_an_october_day_by_hand() -> None:
+    # Wed 15 October 2025 (Q4: Module 3 has NT 01-04 and HT 17-19), an 11 kW wallbox charging one hour at 02:00
+    # (NT), one at 13:00 (ST) and one at 17:00 (HT), spot 60, -5 and 150 EUR/MWh in those hours (80 elsewhere,
+    # where the wallbox is idle).  Prices (EUR/kWh) = (spot / 1000 + net adders) x 1.19, 11 kWh each hour.
+    #   Module 2, adder 0.09469 at every hour:
+    #     02:00 (0.060 + 0.09469) x 1.19 = 0.1840811 -> 2.0248921
+    #     13:00 (-0.005 + 0.09469) x 1.19 = 0.1067311 -> 1.1740421
+    #     17:00 (0.150 + 0.09469) x 1.19 = 0.2911811 -> 3.2029921      energy 6.4019263 EUR
+    #   Modules 1 + 3, adder 0.14641 with NT -0.0517 and HT +0.0222:
+    #     02:00 (0.060 + 0.14641 - 0.0517) x 1.19 = 0.1841049 -> 2.0251539
+    #     13:00 (-0.005 + 0.14641) x 1.19 = 0.1682779 -> 1.8510569
+    #     17:00 (0.150 + 0.14641 + 0.0222) x 1.19 = 0.3791459 -> 4.1706049     energy 8.0468157 EUR
+    #   Difference 1.6448894 = 11 x 1.19 x (NT 3.45 - 3.448 + ST 8.62 - 3.448 + HT 10.84 - 3.448) / 100: in the
+    #   Module 3 low stage the two grid prices are all but equal (3.45 against 3.448 ct/kWh).
+    #   Fixed, one day of October's 31: Module 2 3.99 / 31 = 0.1287097; Modules 1 + 3 (3.99 - 13.0781) / 31 =
+    #   -0.2931645 (the Module 1 credit, which Module 2 gives up).
+    load = day("2025-10-15", "Europe/Berlin", {2: 11.0, 13: 11.0, 17: 11.0})
+    spot = pd.Series([{2: 60.0, 13: -5.0, 17: 150.0}.get(t.hour, 80.0) for t in load.index], index=load.index)
+    m2 = bill(load, get_tariff(DE_M2), spot=spot)
+    m3 = bill(load, get_tariff(DE), spot=spot)
+    assert m2.amount("energy") == pytest.approx(6.4019263)
+    assert m3.amount("energy") == pytest.approx(8.0468157)
+    assert m3.amount("energy") - m2.amount("energy") == pytest.approx(1.6448894)
+    assert m2.amount("fixed") == pytest.approx(0.1287097, abs=1e-7)
+    assert m3.amount("fixed") == pytest.approx(-0.2931645, abs=1e-7)
+    assert m2.total == pytest.approx(6.4019263 + 0.1287097, abs=1e-6)
 
 
 def test_ovo_australia_ev_plan_day() -> None:

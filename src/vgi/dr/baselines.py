@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BaselineResult",
     "baseline_for",
+    "baseline_timezone",
     "caiso_10_in_10",
     "check_history",
     "country_holidays",
@@ -553,6 +554,24 @@ def ev_counterfactual(
 # ----------------------------------------------------------------------------------------------- dispatcher
 
 
+def baseline_timezone(
+    spec: BaselineSpec | Programme, history_kw: pd.Series | None = None, timezone: str | None = None
+) -> str | None:
+    """The time zone whose local days :func:`baseline_for` uses: ``timezone`` where given, else the programme's
+    own zone, else (a bare :class:`~vgi.dr.programmes.BaselineSpec`) the zone of the history's index; None when
+    none is known.  Event days to leave out of a baseline are local dates of this zone
+    (:func:`vgi.dr.events.event_days`)."""
+    from vgi.dr.programmes import Programme
+
+    if timezone:
+        return timezone
+    if isinstance(spec, Programme):
+        return spec.timezone
+    if history_kw is not None and isinstance(history_kw.index, pd.DatetimeIndex) and history_kw.index.tz is not None:
+        return str(history_kw.index.tz)
+    return None
+
+
 def baseline_for(
     spec: BaselineSpec | Programme,
     history_kw: pd.Series | None,
@@ -579,15 +598,12 @@ def baseline_for(
     from vgi.dr.programmes import BaselineSpec, Programme
 
     country = None
-    tz = timezone
     if isinstance(spec, Programme):
         country = spec.country
         spec_ = spec.baseline
-        tz = tz or spec.timezone
     else:
         spec_ = spec
-    if tz is None and history_kw is not None and isinstance(history_kw.index, pd.DatetimeIndex):
-        tz = None if history_kw.index.tz is None else str(history_kw.index.tz)
+    tz = baseline_timezone(spec, history_kw, timezone)
     chosen = method or spec_.method
     if holidays is None and country and chosen not in ("declared", "meter_before_after", "ev_counterfactual"):
         start_ts = pd.Timestamp(start)

@@ -8,15 +8,16 @@ value per settlement period) and, where the programme prices it per event, the c
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 import pandas as pd
 
 from vgi.errors import VgiError
 
-__all__ = ["Direction", "Event", "parse_event"]
+__all__ = ["Direction", "Event", "event_days", "parse_event", "window_local_days"]
 
 Direction = Literal["down", "up"]
 
@@ -84,14 +85,43 @@ class Event:
 
     def local_days(self, timezone: str) -> tuple[dt.date, ...]:
         """The local dates in ``timezone`` that the window ``[start, end)`` touches (one, or more for an event
-        across local midnight)."""
-        first = self.start.tz_convert(timezone).date()
-        last = (self.end - pd.Timedelta(1, unit="ns")).tz_convert(timezone).date()
-        return tuple(first + dt.timedelta(days=i) for i in range((last - first).days + 1))
+        across local midnight): :func:`window_local_days`."""
+        return window_local_days(self.start, self.end, timezone)
 
     def mask(self, index: pd.DatetimeIndex) -> np.ndarray:
         """Steps of ``index`` (step starts) inside the window."""
         return np.asarray((index >= self.start) & (index < self.end))
+
+
+class TimeWindow(Protocol):
+    """Anything with a tz-aware window ``[start, end)``: an :class:`Event`, a scenario's event on its grid."""
+
+    @property
+    def start(self) -> pd.Timestamp: ...
+
+    @property
+    def end(self) -> pd.Timestamp: ...
+
+
+def window_local_days(start: pd.Timestamp, end: pd.Timestamp, timezone: str) -> tuple[dt.date, ...]:
+    """The local dates in ``timezone`` that the window ``[start, end)`` touches, first to last.
+
+    An event from 23:00 to 01:00 local time touches two days; one that ends at midnight touches only its own day.
+    """
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    if start.tzinfo is None or end.tzinfo is None:
+        raise VgiError("event start and end must be tz-aware")
+    first = start.tz_convert(timezone).date()
+    last = max(end - pd.Timedelta(1, unit="ns"), start).tz_convert(timezone).date()
+    return tuple(first + dt.timedelta(days=i) for i in range((last - first).days + 1))
+
+
+def event_days(events: Iterable[TimeWindow], timezone: str) -> tuple[dt.date, ...]:
+    """The distinct local dates in ``timezone`` that any of ``events`` touches, in order: the days a baseline
+    built on local days of ``timezone`` (:func:`vgi.dr.baselines.baseline_timezone`) must leave out as event
+    days.  The zone is the baseline's (the programme's), not the one the events were written in: an evening event
+    in California is on the next day in Shanghai."""
+    return tuple(sorted({d for ev in events for d in window_local_days(ev.start, ev.end, timezone)}))
 
 
 def parse_event(text: str, timezone: str = "UTC", direction: Direction = "down",

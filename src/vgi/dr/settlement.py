@@ -40,8 +40,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from vgi.dr.baselines import BaselineResult, baseline_for, check_history
-from vgi.dr.events import Direction, Event
+from vgi.dr.baselines import BaselineResult, baseline_for, baseline_timezone, check_history
+from vgi.dr.events import Direction, Event, event_days
 from vgi.dr.programmes import Programme, get_programme
 from vgi.errors import VgiError
 
@@ -582,10 +582,10 @@ def settle_events(
     prog = get_programme(programme) if isinstance(programme, str) else programme
     ledger = CompensationLedger() if ledger is None else ledger
     given = tuple(exclude_days)
-    event_days = [ev.local_days(prog.timezone) for ev in events]
+    tz = baseline_timezone(prog) or prog.timezone
     out: list[Settlement] = []
     for i, ev in enumerate(events):
-        earlier = [d for j, other in enumerate(events) if other.start < ev.start for d in event_days[j]]
+        earlier = event_days([other for other in events if other.start < ev.start], tz)
         out.append(settle_event(
             prog, ev, metered_kw, history_kw=history_kw, baseline_method=baseline_method, declared_kw=declared_kw,
             holidays=holidays, exclude_days=(*given, *earlier), imbalance_price_per_kwh=imbalance_price_per_kwh,

@@ -20,6 +20,7 @@ modes are paid.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -417,19 +418,40 @@ def _stacks(inp: Inputs, mode: str) -> bool:
     return mode == "direct-v2g" and bool(inp.scenario.services)
 
 
+def _baseline_spec(inp: Inputs, ev: EventWindow) -> tuple[Any, str | None]:
+    """The baseline rule of an event (its programme, or a bare spec) and the zone given to
+    :func:`vgi.dr.baselines.baseline_for`: None with a programme (its own zone), else the scenario's."""
+    from vgi.dr.programmes import BaselineSpec, get_programme
+
+    if ev.spec.programme:
+        return get_programme(ev.spec.programme), None
+    return BaselineSpec(), inp.grid.timezone
+
+
+def _excluded_days(inp: Inputs, ev: EventWindow) -> tuple[dt.date, ...]:
+    """The days ``ev``'s baseline leaves out: the local dates that the scenario's events cover, in the zone of
+    the baseline's days (the programme's, where the event has one), not the scenario's ``day``: an event at
+    13:00-15:00 in Shanghai is the evening before in California, and one across local midnight covers two days."""
+    from vgi.dr.baselines import baseline_timezone
+    from vgi.dr.events import event_days
+
+    spec, timezone = _baseline_spec(inp, ev)
+    tz = baseline_timezone(spec, None, timezone) or inp.grid.timezone
+    return event_days(inp.events, tz)
+
+
 def _method_baseline(inp: Inputs, method: str, own_kw: np.ndarray, ev: EventWindow) -> np.ndarray:
     """A :mod:`vgi.dr.baselines` method applied to the mode's own schedule planned without the events: the
     baseline over the window, the mode's own power elsewhere."""
     from vgi.dr.baselines import baseline_for
-    from vgi.dr.programmes import BaselineSpec, get_programme
 
-    spec: Any = get_programme(ev.spec.programme) if ev.spec.programme else BaselineSpec()
+    spec, timezone = _baseline_spec(inp, ev)
     chosen = None if method == "programme" else method
     history = pd.Series(own_kw, index=inp.grid.utc_index, name="power_kw")
     try:
         result = baseline_for(
-            spec, history, ev.start, ev.end, method=chosen, exclude_days=[e.spec.day for e in inp.events],
-            timezone=None if ev.spec.programme else inp.grid.timezone,
+            spec, history, ev.start, ev.end, method=chosen, exclude_days=_excluded_days(inp, ev),
+            timezone=timezone,
         )
     except VgiError as exc:
         raise VgiError(f"event '{ev.id}': baseline '{method}': {exc}") from exc

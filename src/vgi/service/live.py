@@ -356,7 +356,8 @@ class EventFollower:
 
     def _settle(self, record: GridEventRecord) -> SettlementRecord:
         from vgi.aggregator.core import settle
-        from vgi.dr.events import Event
+        from vgi.dr.baselines import baseline_timezone
+        from vgi.dr.events import Event, event_days
         from vgi.dr.programmes import get_programme
 
         assert self.config.settle_programme is not None and record.end_at is not None
@@ -378,12 +379,12 @@ class EventFollower:
                       if isinstance(v, int | float)]
             price = float(np.mean(prices)) if prices else None
         event = Event(start, end, 0.0, "down", price, record.event_id)
-        days: set[Any] = set()
-        for e in self.store.events(source=record.source):  # earlier event days are not normal days
-            if e.end_at is not None and e.start_at < record.start_at and e.event_id != record.event_id:
-                days.update(Event(pd.Timestamp(e.start_at), pd.Timestamp(e.end_at), 0.0,
-                                  event_id=e.event_id).local_days(prog.timezone))
-        result = settle(prog, event, metered.dropna(), exclude_days=sorted(days), uncommitted=True)
+        earlier = [Event(pd.Timestamp(e.start_at), pd.Timestamp(e.end_at), 0.0, event_id=e.event_id)
+                   for e in self.store.events(source=record.source)
+                   if e.end_at is not None and e.start_at < record.start_at and e.event_id != record.event_id]
+        # earlier event days are not normal days: the local dates they cover where the baseline takes its days
+        days = event_days(earlier, baseline_timezone(prog) or prog.timezone)
+        result = settle(prog, event, metered.dropna(), exclude_days=days, uncommitted=True)
         assert result.baseline is not None
         baseline = result.baseline.baseline_kw
         measured = metered.reindex(baseline.index)
@@ -392,7 +393,7 @@ class EventFollower:
             baseline.to_numpy(dtype=float), measured.to_numpy(dtype=float), delivered_kwh=result.response_kwh,
             payment=result.payments, penalty=result.penalties, currency=result.currency,
             details={"paid_kwh": result.paid_kwh, "baseline_method": result.baseline.method,
-                     "excluded_days": [d.isoformat() for d in sorted(days)], "notes": list(result.notes),
+                     "excluded_days": [d.isoformat() for d in days], "notes": list(result.notes),
                      "source": record.source})
 
     def _report(self, record: GridEventRecord, settled: SettlementRecord) -> None:
