@@ -64,13 +64,17 @@ def test_several_events_are_one_target_curve_binding_only_in_their_windows() -> 
     base = np.array([5.0, 6.0, 7.0, 8.0, 9.0])
     first = EventTarget("a", 0, 2, "down", np.array([1.0, 1.0]), base, 3.0)
     second = EventTarget("b", 3, 4, "down", np.array([4.0]), base, 11.0)
+    # overlaps the first in step 1: 6 - 2 = 4 kW is stricter than 6 - 1 = 5 kW there
+    third = EventTarget("c", 1, 2, "down", np.array([2.0]), base, 1.0)
     fleet = FleetOnGrid.from_sessions(sessions([{"arr": 0, "dep": 5, "energy_kwh": 1.0}]),
                                       TimeGrid(T0, T0 + pd.Timedelta(hours=5), 60), "v2g")
     opts = CouplingTerms(events=(first, second)).options(fleet=fleet)
-    far = 10.0 * (10.0 + 10.0) + 1.0
-    np.testing.assert_allclose(opts.target_kw, [4.0, 5.0, far, 4.0, far])
+    # outside the windows no target (NaN), not a level out of reach
+    np.testing.assert_allclose(opts.target_kw, [4.0, 5.0, np.nan, 4.0, np.nan])
     assert opts.over_penalty_per_kwh == 11.0 and opts.under_penalty_per_kwh == 0.0
     assert opts.dr_event is None
+    both = CouplingTerms(events=(first, second, third)).options()
+    np.testing.assert_allclose(both.target_kw, [4.0, 4.0, np.nan, 4.0, np.nan])
 
 
 def test_up_events_target_from_below_and_mixed_directions_are_refused() -> None:
@@ -78,7 +82,7 @@ def test_up_events_target_from_below_and_mixed_directions_are_refused() -> None:
     up = EventTarget("u", 1, 2, "up", np.array([3.0]), base, 2.0)
     opts = CouplingTerms(events=(up,)).options()
     assert opts.target_kw is not None
-    assert opts.target_kw[1] == 3.0 and opts.target_kw[0] < -1e6
+    assert opts.target_kw[1] == 3.0 and np.isnan(opts.target_kw[[0, 2]]).all()
     assert opts.under_penalty_per_kwh == 2.0 and opts.over_penalty_per_kwh == 0.0
     down = EventTarget("d", 0, 1, "down", np.array([1.0]), base, 2.0)
     with pytest.raises(VgiError, match="same direction"):

@@ -27,7 +27,14 @@ from vgi.schedule.prices import PriceInputs
 from vgi.schedule.problem import FleetOnGrid, Schedule
 from vgi.schedule.terms import CouplingTerms
 
-__all__ = ["DispatchResult", "check_drivers_kept", "dispatch_curve", "dispatch_event", "simultaneous_kwh"]
+__all__ = [
+    "DispatchResult",
+    "check_drivers_kept",
+    "dispatch_curve",
+    "dispatch_event",
+    "dispatch_penalties",
+    "simultaneous_kwh",
+]
 
 NEED_TOLERANCE_KWH = 1e-6
 
@@ -119,12 +126,23 @@ def check_drivers_kept(schedule: Schedule, tolerance_kwh: float = NEED_TOLERANCE
     return problems
 
 
-def _penalties(prices: PriceInputs, fleet: FleetOnGrid, shortfall_penalty: float | None) -> tuple[float, float]:
+def dispatch_penalties(
+    prices: PriceInputs, min_charge_efficiency: float, penalty_per_kwh: float | None = None
+) -> tuple[float, float]:
+    """The price of each kWh off an event or a dispatch curve, and the price of each battery kWh of a driver's need
+    left unmet, per kWh in the prices' currency.
+
+    The first is ``penalty_per_kwh``, or by default 10 x the largest absolute import or export price + 10; the second
+    100 x (that + the largest price) / ``min_charge_efficiency`` + 1, so that a driver's need always comes first."""
     top = float(max(np.abs(prices.buy).max(initial=0.0), np.abs(prices.sell).max(initial=0.0)))
-    dr = shortfall_penalty if shortfall_penalty is not None else 10.0 * top + 10.0
-    eta = float(fleet.charge_efficiency.min()) if len(fleet) else 1.0
-    unmet = 100.0 * (dr + top) / max(eta, 1e-3) + 1.0
+    dr = penalty_per_kwh if penalty_per_kwh is not None else 10.0 * top + 10.0
+    unmet = 100.0 * (dr + top) / max(min_charge_efficiency, 1e-3) + 1.0
     return dr, unmet
+
+
+def _penalties(prices: PriceInputs, fleet: FleetOnGrid, shortfall_penalty: float | None) -> tuple[float, float]:
+    eta = float(fleet.charge_efficiency.min()) if len(fleet) else 1.0
+    return dispatch_penalties(prices, eta, shortfall_penalty)
 
 
 def _finish(
@@ -255,8 +273,11 @@ def dispatch_curve(
     wear_cost_per_kwh: float = 0.0,
     options: Any = None,
 ) -> DispatchResult:
-    """Follow an aggregate dispatch curve ``target_kw`` (T,): energy above it costs ``over_penalty_per_kwh``, below
-    it ``under_penalty_per_kwh`` (defaults: 10 x the largest price + 10 each); drivers' needs come first."""
+    """Follow an aggregate dispatch curve ``target_kw`` (T,, kW): energy above it costs ``over_penalty_per_kwh``,
+    below it ``under_penalty_per_kwh`` (defaults: 10 x the largest price + 10 each); drivers' needs come first.
+
+    A NaN step has no target: the fleet plans there on prices alone, and the tracking figures (the notes and
+    ``shortfall_kwh``, the absolute deviation in kWh) count only the steps with a target."""
     from vgi.schedule.api import schedule
     from vgi.schedule.options import ScheduleOptions
 
@@ -265,6 +286,8 @@ def dispatch_curve(
     target = np.asarray(target_kw, dtype=float)
     if target.shape != (grid.n_steps,):
         raise VgiError(f"dispatch curve has {target.size} values for {grid.n_steps} steps")
+    if np.isinf(target).any():
+        raise VgiError(f"dispatch curve has an infinite value at step {int(np.flatnonzero(np.isinf(target))[0])}")
     dr_pen, unmet_pen = _penalties(prices, fleet, None)
     over = dr_pen if over_penalty_per_kwh is None else over_penalty_per_kwh
     under = dr_pen if under_penalty_per_kwh is None else under_penalty_per_kwh
@@ -275,7 +298,7 @@ def dispatch_curve(
                            wear_cost_per_kwh=wear_cost_per_kwh or base_opts.wear_cost_per_kwh)
     sched = schedule(fleet, "coupled", prices, opts)
     dt_h = fleet.step_hours
-    dev = sched.aggregate_kw - target
+    dev = np.where(np.isfinite(target), sched.aggregate_kw - target, 0.0)  # no target (NaN): no deviation
     notes = [f"tracking: {np.maximum(dev, 0).sum() * dt_h:,.3f} kWh above and "
              f"{np.maximum(-dev, 0).sum() * dt_h:,.3f} kWh below the curve"]
     problems = check_drivers_kept(sched)

@@ -66,6 +66,7 @@ from vgi.schedule.options import (
     netting_credit,
     shared_meter_sites,
     site_limit_arrays,
+    target_curve_array,
 )
 from vgi.schedule.prices import PriceInputs
 from vgi.schedule.problem import FleetOnGrid, Schedule
@@ -106,8 +107,8 @@ class Coupling:
             at most that much), or None.
         peak_weight_per_kw: weight of the fleet's highest net import (peak weight + demand charge).
         peak_floor_kw: highest import already reached (rolling horizon), the peak term never goes below it.
-        target_kw, over_penalty_per_kwh, under_penalty_per_kwh: curve to follow and the price of each kWh above /
-            below it.
+        target_kw, over_penalty_per_kwh, under_penalty_per_kwh: curve to follow (T,), NaN in the steps without a
+            target, and the price of each kWh above / below it.
         dr_steps: (T,) bool, steps of a demand-response event; ``dr_cap_kw`` (T,) the net import allowed there
             (baseline - reduction), ``dr_penalty_per_kwh`` the price of each kWh above it.
         limit_penalty_per_kwh: price of each kWh a hard limit is exceeded by.
@@ -213,9 +214,7 @@ class Coupling:
         limit_pen = options.limit_penalty_per_kw
         limit_pen = 1000.0 * unmet_pen if limit_pen is None else float(limit_pen)
         fleet_export = fleet_limit_array(options.fleet_export_limit_kw, n_steps, "fleet_export_limit_kw")
-        target = None
-        if options.target_kw is not None:
-            target = fleet_limit_array(options.target_kw, n_steps, "target_kw")
+        target = target_curve_array(options.target_kw, n_steps, "target_kw")
         dr_steps = dr_cap = None
         dr_pen = 0.0
         if options.dr_event is not None:
@@ -301,8 +300,10 @@ class Coupling:
         out["peak_cost"] = self.peak_weight_per_kw * peak
         over = under = 0.0
         if self.target_kw is not None:
-            over = float(np.maximum(fleet_net - self.target_kw, 0.0).sum() * dt)
-            under = float(np.maximum(self.target_kw - fleet_net, 0.0).sum() * dt)
+            has = np.isfinite(self.target_kw)  # a step without a target (NaN) counts nothing
+            dev = fleet_net[has] - self.target_kw[has]
+            over = float(np.maximum(dev, 0.0).sum() * dt)
+            under = float(np.maximum(-dev, 0.0).sum() * dt)
         out["over_kwh"], out["under_kwh"] = over, under
         out["tracking_cost"] = self.over_penalty_per_kwh * over + self.under_penalty_per_kwh * under
         short = 0.0
@@ -569,11 +570,13 @@ def _aggregate_block(coupling: Coupling, y_lower: np.ndarray, y_upper: np.ndarra
             rows = add_rows(T, -coupling.fleet_export_kw, np.full(T, INF))
             coef(rows, fleet_cols, 1.0)
             coef(rows, v, 1.0)
-        if coupling.target_kw is not None:
-            over = add_cols(np.full(T, coupling.over_penalty_per_kwh * dt), np.zeros(T), np.full(T, INF))
-            under = add_cols(np.full(T, coupling.under_penalty_per_kwh * dt), np.zeros(T), np.full(T, INF))
-            rows = add_rows(T, coupling.target_kw, coupling.target_kw)
-            coef(rows, fleet_cols, 1.0)
+        if coupling.target_kw is not None:  # rows only in the steps with a target (NaN: none)
+            ts = np.flatnonzero(np.isfinite(coupling.target_kw))
+            k = len(ts)
+            over = add_cols(np.full(k, coupling.over_penalty_per_kwh * dt), np.zeros(k), np.full(k, INF))
+            under = add_cols(np.full(k, coupling.under_penalty_per_kwh * dt), np.zeros(k), np.full(k, INF))
+            rows = add_rows(k, coupling.target_kw[ts], coupling.target_kw[ts])
+            coef(rows, fleet_cols[ts], 1.0)
             coef(rows, over, -1.0)
             coef(rows, under, 1.0)
         if coupling.dr_steps is not None and coupling.dr_cap_kw is not None:

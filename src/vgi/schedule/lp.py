@@ -20,7 +20,7 @@ terms of :class:`~vgi.schedule.options.ScheduleOptions`, all on the fleet's net 
   import limit the site cannot export down to; ``limit_violation_kw`` reports it per step);
 * fleet import / export limits, likewise;
 * peak: ``P_t <= peak`` for all t, ``peak >= 0`` priced at ``minimise_peak + demand_charge_per_kw``;
-* target: ``P_t - target_t = over_t - under_t`` priced per kWh;
+* target: ``P_t - target_t = over_t - under_t`` priced per kWh, in the steps that have a target (NaN: none);
 * demand-response event: ``P_t <= baseline_t - reduction + short_t`` in the event's steps, ``short`` priced
   per kWh;
 * site-meter netting (``shared_meter``): per shared site and step where export pays less than import and a car
@@ -47,7 +47,7 @@ import ctypes
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -64,6 +64,7 @@ from vgi.schedule.options import (
     site_codes,
     site_flows_kw,
     site_limit_arrays,
+    target_curve_array,
 )
 from vgi.schedule.prices import PriceInputs
 from vgi.schedule.problem import FleetOnGrid, Schedule
@@ -100,6 +101,8 @@ class LpModel:
     limit_penalty: float
     meter_sites: tuple[str, ...] = ()  # shared meters (options.shared_meter), in the order of meter_rows' sites
     meter_rows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # netting rows: (row, site, step)
+    #: steps of the target rows, in the order of the ``target_over`` / ``target_under`` columns
+    target_steps: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 def _window_entries(fleet: FleetOnGrid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -319,16 +322,20 @@ def build_lp(fleet: FleetOnGrid, prices: PriceInputs, options: ScheduleOptions |
         add_power_rows(
             None, all_steps, 1.0, np.repeat(peak, n_steps), -1.0, np.full(n_steps, -np.inf), np.zeros(n_steps)
         )
-    if options.target_kw is not None:
-        target = fleet_limit_array(options.target_kw, n_steps, "target curve")
-        assert target is not None
-        over = add_cols("target_over", n_steps, float(options.over_penalty_per_kwh) * dt)
-        under = add_cols("target_under", n_steps, float(options.under_penalty_per_kwh) * dt)
-        rows = add_power_rows(None, all_steps, 1.0, over, -1.0, target, target)
+    target = target_curve_array(options.target_kw, n_steps, "target curve")
+    target_steps = np.zeros(0, dtype=np.int64)
+    if target is not None:
+        # rows only in the steps with a target (NaN: none there, so no penalty)
+        target_steps = np.flatnonzero(np.isfinite(target))
+        k = len(target_steps)
+        over = add_cols("target_over", k, float(options.over_penalty_per_kwh) * dt)
+        under = add_cols("target_under", k, float(options.under_penalty_per_kwh) * dt)
+        level = target[target_steps]
+        rows = add_power_rows(None, target_steps, 1.0, over, -1.0, level, level)
         # the under-delivery column enters the same rows with +1
         rows_i.append(rows)
         rows_j.append(under)
-        vals.append(np.ones(n_steps))
+        vals.append(np.ones(k))
     if options.dr_event is not None:
         ev = options.dr_event if isinstance(options.dr_event, DrEvent) else DrEvent(*options.dr_event)
         s0, s1 = int(ev.start_step), int(ev.stop_step)
@@ -369,6 +376,7 @@ def build_lp(fleet: FleetOnGrid, prices: PriceInputs, options: ScheduleOptions |
         limit_penalty=limit_pen,
         meter_sites=tuple(shared),
         meter_rows=meter_rows_found,
+        target_steps=target_steps,
     )
 
 
@@ -570,8 +578,11 @@ def solve_lp(
     if "dr_shortfall" in model.extra:
         stats["dr_shortfall_kwh"] = float(violation["dr_event"].sum() * fleet.step_hours)
     if "target_over" in model.extra:
-        details["target_over_kw"] = x[model.extra["target_over"]]
-        details["target_under_kw"] = x[model.extra["target_under"]]
+        # (T,), 0 in the steps without a target
+        for name in ("target_over", "target_under"):
+            per_step = np.zeros(n_steps)
+            per_step[model.target_steps] = np.maximum(x[model.extra[name]], 0.0)
+            details[f"{name}_kw"] = per_step
     return Schedule(fleet, "coupled", charge, discharge, unmet, stats, dict(details))
 
 

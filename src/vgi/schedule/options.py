@@ -29,6 +29,8 @@ __all__ = [
     "site_codes",
     "site_flows_kw",
     "site_limit_arrays",
+    "target_curve",
+    "target_curve_array",
 ]
 
 SolverName = Literal["auto", "lp", "decomposition"] | str
@@ -65,9 +67,9 @@ class ScheduleOptions:
         minimise_peak: weight per kW of the fleet's highest net import (a soft peak objective).
         demand_charge_per_kw: price per kW of the fleet's highest net import (a demand charge); adds to
             ``minimise_peak``.
-        target_kw: an aggregate curve to follow, (T,); ``over_penalty_per_kwh`` / ``under_penalty_per_kwh``
-        price the
-            energy above / below it.
+        target_kw: an aggregate curve to follow, kW (T,); ``over_penalty_per_kwh`` / ``under_penalty_per_kwh``
+            price the energy above / below it.  NaN in a step: no target there (no penalty); a curve that is NaN
+            in every step is no curve (None); an infinite value is an error.
         dr_event: a :class:`DrEvent` (or a tuple in its field order).
         solver: for ``coupled``: ``auto``, ``lp``, ``decomposition`` or another registered solver name.
         gap_tolerance: relative optimality gap a solver may stop at.
@@ -125,6 +127,7 @@ class ScheduleOptions:
             raise VgiError(f"wear_cost_per_kwh must not be negative, got {self.wear_cost_per_kwh}")
         if self.unmet_penalty_per_kwh is not None and self.unmet_penalty_per_kwh < 0:
             raise VgiError(f"unmet_penalty_per_kwh must not be negative, got {self.unmet_penalty_per_kwh}")
+        object.__setattr__(self, "target_kw", target_curve(self.target_kw, "target_kw"))
 
     def with_(self, **changes: Any) -> ScheduleOptions:
         """A copy with some fields changed."""
@@ -189,6 +192,33 @@ def fleet_limit_array(value: float | np.ndarray | None, n_steps: int, what: str)
         raise VgiError(f"{what} has {arr.size} values for {n_steps} steps")
     if np.isnan(arr).any():
         raise VgiError(f"{what} has a missing value at step {int(np.flatnonzero(np.isnan(arr))[0])}")
+    return arr
+
+
+def target_curve(value: float | np.ndarray | None, what: str) -> np.ndarray | None:
+    """A dispatch curve checked: None, or a float array (a number stays 0-d) with NaN in the steps without a
+    target.  A curve that is NaN everywhere is None (no curve); an infinite value is an error naming the step."""
+    if value is None:
+        return None
+    arr = np.array(value, dtype=float)
+    if np.isinf(arr).any():
+        step = int(np.flatnonzero(np.isinf(arr.ravel()))[0])
+        raise VgiError(f"{what} has an infinite value at step {step} (NaN means no target in a step)")
+    if np.isnan(arr).all():
+        return None
+    return arr
+
+
+def target_curve_array(value: float | np.ndarray | None, n_steps: int, what: str) -> np.ndarray | None:
+    """A dispatch curve as an array (T,), kW, NaN in the steps without a target (None: no curve, also when every
+    step is NaN); a number is the same target in every step."""
+    arr = target_curve(value, what)
+    if arr is None:
+        return None
+    if arr.ndim == 0:
+        arr = np.full(n_steps, float(arr))
+    if arr.shape != (n_steps,):
+        raise VgiError(f"{what} has {arr.size} values for {n_steps} steps")
     return arr
 
 

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import numpy as np
 
 from vgi.errors import VgiError
-from vgi.schedule.options import DrEvent, ScheduleOptions, SiteLimit
+from vgi.schedule.options import DrEvent, ScheduleOptions, SiteLimit, target_curve
 from vgi.schedule.problem import FleetOnGrid
 
 __all__ = ["CouplingTerms", "EventTarget"]
@@ -106,8 +106,10 @@ class CouplingTerms:
             array (T,)).
         peak_weight_per_kw: weight per kW of the fleet's highest net import.
         events: demand-response events to deliver.
-        target_kw: a dispatch curve to follow, (T,); energy above it costs ``over_penalty_per_kwh``, below it
-            ``under_penalty_per_kwh``.  Not together with ``events``.
+        target_kw: a dispatch curve to follow, kW (T,); energy above it costs ``over_penalty_per_kwh``, below it
+            ``under_penalty_per_kwh``.  NaN in the steps without a target (a curve that covers only some steps,
+            such as an OpenADR DISPATCH_SETPOINT); NaN everywhere is no curve (None), an infinite value an error.
+            Not together with ``events`` (other than one ``down`` event).
         unmet_penalty_per_kwh: price of each battery kWh short of a driver's need (None: the scheduler's default,
             10 x the largest price per battery kWh + 1).
         wear_cost_per_kwh: battery wear per battery-side kWh discharged.
@@ -127,6 +129,7 @@ class CouplingTerms:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "events", tuple(self.events))
+        object.__setattr__(self, "target_kw", target_curve(self.target_kw, "target_kw"))
         if not isinstance(self.shared_meter, bool):
             object.__setattr__(self, "shared_meter", tuple(str(s) for s in self.shared_meter))
         one_down = len(self.events) == 1 and self.events[0].direction == "down"
@@ -175,8 +178,8 @@ class CouplingTerms:
     def options(self, base: ScheduleOptions | None = None, fleet: FleetOnGrid | None = None) -> ScheduleOptions:
         """The scheduler options of these terms, on top of ``base`` (solver, gap, time limit, ...).
 
-        ``fleet`` (the fleet planned) bounds the fleet's power, so that several events' target curve can be put
-        out of reach outside their windows; without it a level of 1e7 kW is used."""
+        ``fleet`` (the fleet planned) is not needed: several events' target curve is NaN (no target) outside their
+        windows.  It is still accepted so that callers which pass it keep working."""
         base = base or ScheduleOptions()
         changes: dict[str, Any] = {
             "site_limit_kw": self.site_limit_kw if not isinstance(self.site_limit_kw, Mapping)
@@ -193,12 +196,12 @@ class CouplingTerms:
         }
         if self.unmet_penalty_per_kwh is not None:
             changes["unmet_penalty_per_kwh"] = float(self.unmet_penalty_per_kwh)
-        changes.update(self._event_changes(fleet))
+        changes.update(self._event_changes())
         return base.with_(**changes)
 
-    def _event_changes(self, fleet: FleetOnGrid | None) -> dict[str, Any]:
+    def _event_changes(self) -> dict[str, Any]:
         """The events as scheduler options: one ``down`` event as a :class:`DrEvent`; otherwise a target curve
-        that binds only in the windows, at the dearest event's shortfall price."""
+        that binds only in the windows (NaN, no target, elsewhere), at the dearest event's shortfall price."""
         if not self.events:
             return {}
         if len(self.events) == 1 and self.events[0].direction == "down":
@@ -210,18 +213,14 @@ class CouplingTerms:
             return {"dr_event": DrEvent(ev.start_step, ev.stop_step, top, base, ev.shortfall_price_per_kwh)}
         n_steps = min(ev.baseline_kw.size for ev in self.events)
         price = max(ev.shortfall_price_per_kwh for ev in self.events)
-        # a level the fleet cannot reach: the curve binds only inside the windows
-        far = 1e7
-        if fleet is not None:
-            far = 10.0 * float(fleet.max_charge_kw.sum() + fleet.max_discharge_kw.sum()) + 1.0
+        # fmin / fmax keep an event's value where the curve so far is NaN; where windows overlap the stricter wins
+        target = np.full(n_steps, np.nan)
         if self.events[0].direction == "down":
-            target = np.full(n_steps, far)
             for ev in self.events:
-                target[ev.window] = np.minimum(target[ev.window], ev.target_kw())
+                target[ev.window] = np.fmin(target[ev.window], ev.target_kw())
             return {"target_kw": target, "over_penalty_per_kwh": price, "under_penalty_per_kwh": 0.0}
-        target = np.full(n_steps, -far)
         for ev in self.events:
-            target[ev.window] = np.maximum(target[ev.window], ev.target_kw())
+            target[ev.window] = np.fmax(target[ev.window], ev.target_kw())
         return {"target_kw": target, "under_penalty_per_kwh": price, "over_penalty_per_kwh": 0.0}
 
     def from_step(self, t: int) -> CouplingTerms:

@@ -421,7 +421,10 @@ class Service:
             hours=self.config.horizon_hours)
         grid = TimeGrid(start, end, self.config.step_minutes, self.config.timezone)
         sig = self.fleet.signals(grid, min(now, start), [chosen])
-        target = None if sig is None else [None if not np.isfinite(v) else float(v) for v in sig.import_limit_kw]
+        # the level the event asks for: its DISPATCH_SETPOINT where it gives one, else its import limit
+        level = None if sig is None else np.where(np.isfinite(sig.dispatch_setpoint_kw), sig.dispatch_setpoint_kw,
+                                                  sig.import_limit_kw)
+        target = None if level is None else [None if not np.isfinite(v) else float(v) for v in level]
         active = chosen.active_at(now.to_pydatetime())
         k = max(int((now.floor(step) - start) / step), 0) if active else 0
         baseline, baseline_start = self._baseline(store, chosen, grid, now, settlements)

@@ -142,6 +142,9 @@ class ServiceConfig(_Frozen):
     tariff: str = "uk-octopus-go"
     mode: Literal["v1g", "v2g"] = "v1g"
     site_limits_kw: dict[str, float] = Field(default_factory=dict)
+    dispatch_penalty_per_kwh: float | None = Field(
+        None, ge=0, description="price of each kWh above or below an OpenADR DISPATCH_SETPOINT, in the tariff's "
+        "currency (None: 10 x the largest price of the plan + 10)")
     defaults: SessionDefaults = SessionDefaults()
     charge_points: tuple[ChargePointConfig, ...] = ()
     vtn: VtnConfig = VtnConfig()

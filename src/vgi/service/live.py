@@ -5,11 +5,12 @@
   snapshot holds the open sessions (arrival = the transaction's start, departure = the driver's or
   ``defaults.dwell_hours`` later), the battery energy gained so far from each session's energy register, the
   tariff's prices overridden by OpenADR PRICE / EXPORT_PRICE, and :class:`~vgi.schedule.terms.CouplingTerms` from
-  the configured site limits and the OpenADR IMPORT/EXPORT_CAPACITY_LIMIT (fleet limits); a DISPATCH_SETPOINT
-  caps the fleet's import in its steps.  ``apply`` saves the plan and sends each connected charge point's EVSEs
-  their setpoints for the whole horizon as a TxDefaultProfile (a charge point cut off from the service keeps
-  following it; in a step a car is plugged in for part of, the power to draw while it is there); ``resend``
-  sends the latest stored plan to a charge point that reconnects.
+  the configured site limits, the OpenADR IMPORT/EXPORT_CAPACITY_LIMIT (fleet limits) and DISPATCH_SETPOINT (the
+  fleet's target curve in its steps, each kWh off it priced at ``dispatch_penalty_per_kwh``, none elsewhere).
+  ``apply`` saves the plan and sends each connected charge point's EVSEs their setpoints for the whole horizon as a
+  TxDefaultProfile (a charge point cut off from the service keeps following it; in a step a car is plugged in for
+  part of, the power to draw while it is there); ``resend`` sends the latest stored plan to a charge point that
+  reconnects.
 * :class:`EventFollower` polls the VTN through a :class:`~vgi.service.openadr.ven.VenClient`, keeps the events in
   the store, and when an event is over settles it from the metered energy with the programme's baseline (earlier
   event days excluded) and reports the usage back to the VTN.
@@ -30,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from vgi.aggregator.core import Plan
+from vgi.aggregator.dispatch import dispatch_penalties
 from vgi.aggregator.snapshot import FleetSnapshot, battery_gain_kwh, snapshot_at
 from vgi.errors import VgiError
 from vgi.model.sessions import sessions_from_frame
@@ -215,11 +217,7 @@ class LiveFleet:
         if sig is not None:
             buy = np.where(np.isfinite(sig.import_price_per_kwh), sig.import_price_per_kwh, buy)
             sell = np.where(np.isfinite(sig.export_price_per_kwh), sig.export_price_per_kwh, sell)
-            import_limit = sig.import_limit_kw.copy()
-            setpoint = sig.dispatch_setpoint_kw
-            if cfg.mode == "v1g":
-                setpoint = np.maximum(setpoint, 0.0)
-            import_limit = np.fmin(import_limit, setpoint)  # fmin: NaN where neither speaks
+            import_limit = sig.import_limit_kw
             changes: dict[str, Any] = {}
             # steps no event limits: a level the fleet cannot reach
             far = 10.0 * sum(r["max_charge_kw"] + r["max_discharge_kw"] for r in rows) + 1.0
@@ -228,6 +226,15 @@ class LiveFleet:
             if np.isfinite(sig.export_limit_kw).any():
                 changes["fleet_export_limit_kw"] = np.where(np.isfinite(sig.export_limit_kw), sig.export_limit_kw,
                                                             far)
+            setpoint = sig.dispatch_setpoint_kw  # NaN where no event asks for a level
+            if cfg.mode == "v1g":
+                setpoint = np.maximum(setpoint, 0.0)  # a V1G fleet cannot export; NaN stays NaN
+            if np.isfinite(setpoint).any():
+                # the curve to follow in its steps only; a driver's need still comes first
+                penalty, unmet = dispatch_penalties(PriceInputs(buy, sell, tariff.currency), d.charge_efficiency,
+                                                    cfg.dispatch_penalty_per_kwh)
+                changes.update(target_kw=setpoint, over_penalty_per_kwh=penalty, under_penalty_per_kwh=penalty,
+                               unmet_penalty_per_kwh=unmet)
             terms = terms.with_(**changes)
         prices = PriceInputs(buy, sell, tariff.currency)
         return snapshot_at(table, grid, at, prices, terms, mode=cfg.mode, gained_kwh=gained)
