@@ -72,6 +72,40 @@ def test_site_limit_and_target(fleet_csv: Path, tmp_path: Path) -> None:
     assert data["status"] == "Optimal"
 
 
+def test_partial_target_only_in_its_hours(fleet_csv: Path, tmp_path: Path) -> None:
+    """An empty kw in the target file means no target from that time on: a 0 kW target for 00:00-03:00 on the
+    second day (over-penalty 100 per kWh), valley hours where the free plan charges, empties those steps and leaves
+    every other step to the prices."""
+    times = pd.date_range("2024-06-03", periods=48, freq="1h", tz="Asia/Shanghai")
+    kw = np.full(48, np.nan)
+    kw[24:27] = 0.0
+    target = tmp_path / "partial.csv"
+    pd.DataFrame({"timestamp": times.strftime("%Y-%m-%dT%H:%M:%S%z"), "kw": kw}).to_csv(target, index=False)
+    assert target.read_text().splitlines()[1].endswith(",")  # hour 0 is an empty cell
+    common = ["schedule", "--sessions", str(fleet_csv), "--strategy", "coupled", "--solver", "lp", "--mode", "v1g",
+              *ARGS]
+    free = _run([*common, "--out", str(tmp_path / "free.parquet")])
+    free_kw = pd.read_parquet(tmp_path / "free.parquet").groupby("time")["charge_kw"].sum()
+    held = _run([*common, "--target", str(target), "--over-penalty", "100", "--under-penalty", "100",
+                 "--out", str(tmp_path / "held.parquet")])
+    frame = pd.read_parquet(tmp_path / "held.parquet")
+    fleet_kw = frame.groupby("time")["charge_kw"].sum()
+    local_hour = pd.DatetimeIndex(fleet_kw.index).tz_convert("Asia/Shanghai")
+    window = (local_hour >= times[24]) & (local_hour < times[27])
+    assert window.sum() == 12 and fleet_kw[window].max() == pytest.approx(0.0, abs=1e-6)
+    assert free_kw[window].sum() * 0.25 > 10.0  # the free plan charges there, so the target moved energy
+    # had the empty cells been read as 0 kW targets the fleet would not charge at all; outside the window it charges
+    # (cars whose only hours were those three leave part of their need unmet, priced below the over-penalty)
+    assert held["import_kwh"] > 0.8 * free["import_kwh"]
+    outside = fleet_kw[~window]
+    assert (outside > 1e-6).sum() > 0.5 * (free_kw[~window] > 1e-6).sum()
+    assert held["objective"] > free["objective"]
+    # text in a kw cell is still a one-line error naming the row
+    target.write_text("timestamp,kw\n2024-06-03T00:00:00+0800,abc\n")
+    result = CliRunner().invoke(cli, [*common, "--target", str(target)])
+    assert result.exit_code != 0 and "row 1, field 'kw': not a finite number ('abc')" in str(result.exception)
+
+
 def test_table_output_and_user_errors(fleet_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
     result = CliRunner().invoke(cli, ["schedule", "--sessions", str(fleet_csv), "--strategy", "price",
                                       "--tariff", "cn-guangzhou-residential-ev", "--days", "2"])

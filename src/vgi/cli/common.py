@@ -38,8 +38,9 @@ def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     console().print(table)
 
 
-def read_series_csv(path: str | Path, value_column: str | None = None) -> pd.Series:
-    """Read a ``timestamp,<value>`` CSV (timestamps with a UTC offset) as a tz-aware series."""
+def read_series_csv(path: str | Path, value_column: str | None = None, allow_empty: bool = False) -> pd.Series:
+    """Read a ``timestamp,<value>`` CSV (timestamps with a UTC offset) as a tz-aware series; with
+    ``allow_empty`` an empty value is NaN."""
     from vgi.io.series import read_timestamped_csv
 
-    return read_timestamped_csv(path, value_column)[0]
+    return read_timestamped_csv(path, value_column, allow_empty=allow_empty)[0]

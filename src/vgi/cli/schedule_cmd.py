@@ -54,11 +54,12 @@ def _grid_for(
     return TimeGrid.local_days(first, days, step_minutes, timezone)
 
 
-def _series_on_grid(path: str, grid: TimeGrid, what: str) -> np.ndarray:
-    """A ``timestamp,value`` CSV as one value per grid step (each step takes the last value at or before it)."""
+def _series_on_grid(path: str, grid: TimeGrid, what: str, allow_empty: bool = False) -> np.ndarray:
+    """A ``timestamp,value`` CSV as one value per grid step (each step takes the last value at or before it; with
+    ``allow_empty`` an empty value is NaN from its timestamp on)."""
     from vgi.schedule.prices import _series_on_grid as on_grid
 
-    series = read_series_csv(path)
+    series = read_series_csv(path, allow_empty=allow_empty)
     try:
         values = on_grid(series, grid, what)
     except VgiError as exc:
@@ -141,7 +142,8 @@ def grid_options(timezone_default: str) -> Callable[[F], F]:
               help="timestamp,value CSV: the export price series, for tariffs that pay exports from one.")
 @click.option("--site-limit-kw", type=float, help="Import limit of every site's net power, kW.")
 @click.option("--target", "target_path", type=click.Path(dir_okay=False),
-              help="timestamp,kw CSV: an aggregate curve for the fleet to follow (coupled strategy).")
+              help="timestamp,kw CSV: an aggregate curve for the fleet to follow (coupled strategy); "
+              "an empty kw means no target from that time on.")
 @click.option("--over-penalty", type=float, default=1.0, show_default=True,
               help="Price per kWh above the target.")
 @click.option("--under-penalty", type=float, default=1.0, show_default=True,
@@ -220,7 +222,7 @@ def schedule(
     export_spot = _series_on_grid(export_path, grid, "export price") if export_path else None
     prices = price_inputs(tariff, grid, spot=spot, export_spot=export_spot)
     fleet = FleetOnGrid.from_sessions(sessions, grid, mode)  # type: ignore[arg-type]
-    target = _series_on_grid(target_path, grid, "target") if target_path else None
+    target = _series_on_grid(target_path, grid, "target", allow_empty=True) if target_path else None
     options = ScheduleOptions(
         wear_cost_per_kwh=wear_cost,
         site_limit_kw=site_limit_kw,

@@ -33,10 +33,13 @@ def parse_timestamps(text: pd.Series, source: str, field: str = "timestamp") -> 
     return pd.DatetimeIndex(ts)
 
 
-def parse_values(raw: pd.Series, source: str, field: str) -> np.ndarray:
-    """Finite numbers as a float array; the first bad row (1-based) is named in the error."""
+def parse_values(raw: pd.Series, source: str, field: str, allow_empty: bool = False) -> np.ndarray:
+    """Finite numbers as a float array; the first bad row (1-based) is named in the error.  With ``allow_empty``
+    an empty cell is NaN (no value in that row); text or an infinite number is still an error."""
     values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     bad = ~np.isfinite(values)
+    if allow_empty:
+        bad &= raw.notna().to_numpy()
     if bad.any():
         row = int(np.flatnonzero(bad)[0]) + 1
         raise VgiError(f"{source}: row {row}, field '{field}': not a finite number ({raw.iloc[row - 1]!r})")
@@ -44,12 +47,13 @@ def parse_values(raw: pd.Series, source: str, field: str) -> np.ndarray:
 
 
 def read_timestamped_csv(
-    path: str | Path, column: str | None = None, label: str = "series"
+    path: str | Path, column: str | None = None, label: str = "series", allow_empty: bool = False
 ) -> tuple[pd.Series, pd.Series]:
     """The series (UTC index, float values) and the timestamps as written (text), from a CSV file.
 
     Lines starting with ``#`` are comments.  ``column`` picks the value column (default: the first that is not
-    ``timestamp``).  Timestamps must carry a UTC offset and increase strictly; values must be numbers.
+    ``timestamp``).  Timestamps must carry a UTC offset and increase strictly; values must be numbers (with
+    ``allow_empty``, an empty value is NaN).
     """
     p = Path(path)
     if not p.exists():
@@ -65,7 +69,7 @@ def read_timestamped_csv(
         raise VgiError(f"{p}: no column '{col}' for {label} (columns: {list(frame.columns)})")
     text = frame["timestamp"].astype("string")
     index = parse_timestamps(text, str(p))
-    values = parse_values(frame[col], str(p), str(col))
+    values = parse_values(frame[col], str(p), str(col), allow_empty=allow_empty)
     series = pd.Series(values, index=index, name=col)
     if not series.index.is_monotonic_increasing or series.index.has_duplicates:
         raise VgiError(f"{p}: timestamps of {label} must increase strictly")
