@@ -134,3 +134,122 @@ def test_bmw_chargeforward_2_user_value_by_hand() -> None:
     assert P.bmw_chargeforward_2_user_value(months=12).ours == pytest.approx(1200.0)
     with pytest.raises(VgiError, match="months must be positive"):
         P.bmw_chargeforward_2_user_value(months=0)
+
+
+def test_surplus_charging_shift_hand_case() -> None:
+    # Two days, 10 kWh a day at 7 kW.  Surplus: day 0 at 10-11 h and 19 h, day 1 at 02 h (inside day 0's home
+    # window 18:00-07:00).  Day 0 is a workday, day 1 is not.
+    surplus = np.zeros((2, 24), dtype=bool)
+    surplus[0, [10, 11, 19]] = True
+    surplus[1, 2] = True
+    s = P.surplus_charging_shift(surplus, np.array([True, False]), 10.0, 7.0)
+    # uncontrolled: 7 kWh at 18 h, 3 kWh at 19 h (surplus), nothing at 02 h -> 3 kWh; day 1 has no surplus at home
+    assert s["uncontrolled"] == pytest.approx(3.0)
+    # smart: day 0 has 2 work hours + 2 home hours of surplus (28 kWh of room) -> all 10 kWh; day 1 none
+    assert s["smart_work"] == pytest.approx(10.0)
+    assert s["smart_home"] == pytest.approx(10.0)  # 19 h and 02 h give 14 kWh of room at home
+    with pytest.raises(VgiError, match="days x 24"):
+        P.surplus_charging_shift(np.zeros((2, 23), dtype=bool), np.array([True, False]), 10.0, 7.0)
+
+
+def test_local_hour_table_fills_dst_days() -> None:
+    import pandas as pd
+
+    idx = pd.date_range("2024-03-09 08:00", "2024-03-12 07:00", freq="h", tz="UTC", inclusive="left")  # spring
+    table = P.local_hour_table(pd.Series(np.arange(len(idx), dtype=float), index=idx), "America/Los_Angeles")
+    assert table.shape == (3, 24) and not table.isna().any().any()
+    spring = table.loc[pd.Timestamp("2024-03-10").date()]
+    assert spring[2] == spring[1]  # 02:00 does not exist on 10 March: the hour before stands in
+    idx = pd.date_range("2024-11-03 07:00", "2024-11-04 07:00", freq="h", tz="UTC", inclusive="left")
+    table = P.local_hour_table(pd.Series(np.arange(len(idx), dtype=float), index=idx), "America/Los_Angeles")
+    assert table.loc[pd.Timestamp("2024-11-03").date(), 1] == pytest.approx(1.5)  # 01:00 twice (values 1, 2)
+
+
+def test_bmw_chargeforward_2_green_by_hand() -> None:
+    over, solar = P.bmw_chargeforward_2_green()
+    check_common(over)
+    check_common(solar)
+    assert over.reported == solar.reported == 1200
+    # 2024 has 366 days, 262 of them weekdays; 3,600 kWh a year = 9.836 kWh a day.  The solar hours 10-16 give
+    # 6 x 7.4 = 44.4 kWh of room: a workplace car moves every weekday's charge (262 x 9.836 = 2,577 kWh), a
+    # home-only car nothing (no solar hour between 18:00 and 07:00); half the cars at work: 1,288.5 kWh
+    assert solar.details["workdays"] == 262 and solar.details["days"] == 366
+    assert solar.details["solar_smart_work"] == pytest.approx(3600 * 262 / 366)
+    assert solar.details["solar_smart_home"] == 0 and solar.details["solar_uncontrolled"] == 0
+    assert solar.ours == pytest.approx(3600 * 262 / 366 / 2)
+    # oversupply hours: the same average of the two kinds of car, bounded by the solar reading
+    d = over.details
+    assert over.ours == pytest.approx(0.5 * (d["oversupply_smart_work"] - d["oversupply_uncontrolled"])
+                                      + 0.5 * (d["oversupply_smart_home"] - d["oversupply_uncontrolled"]))
+    assert 0 < over.ours < solar.ours
+    assert d["oversupply_smart_work"] <= d["oversupply_workdays"] * 3600 / 366 + 1e-6
+    with pytest.raises(VgiError, match="workplace_share"):
+        P.bmw_chargeforward_2_green(workplace_share=2.0)
+
+
+def test_bmw_chargeforward_2_deferral_by_hand() -> None:
+    r = P.bmw_chargeforward_2_deferral(n_cars=50, n_days=4)
+    check_common(r)
+    base = P.bmw_chargeforward_2(n_cars=50, n_days=4).details
+    # avoided kW = energy moved out of the 5-hour peak / (car-days x 5 h); x USD 57.03 per kW-year
+    avoided = (base["uncontrolled_peak_kwh"] - base["unavoidable_peak_kwh"]) / (base["sessions"] * 5)
+    assert r.details["avoided_kw_per_site"] == pytest.approx(avoided)
+    assert r.ours == pytest.approx(avoided * 57.03)
+    assert r.reported == 70
+    assert P.bmw_chargeforward_2_deferral(n_cars=50, n_days=4, usd_per_kw_year=114.06).ours == pytest.approx(
+        2 * r.ours)
+
+
+def test_shanghai_vpp_by_hand() -> None:
+    r = P.shanghai_vpp_2024()
+    check_common(r)
+    # 10,014.56 万 kWh = 100,145,600 kWh over 354 days x 24 h = 11,787 kW; / 641,000 kW = 1.84 %
+    assert r.ours == pytest.approx(100_145_600 / (354 * 24))
+    assert r.ratio == pytest.approx(100_145_600 / (354 * 24) / 641_000)
+    with pytest.raises(VgiError, match="days must be positive"):
+        P.shanghai_vpp_2024(days=0)
+
+
+def test_baoding_capability_by_hand() -> None:
+    b = P.baoding_v2g_capability()
+    # 42 chargers x 10 kW (VW ID.4, the best V2G car of vehicles.csv) = 420 kW, under the pilot rule's 500 kW;
+    # 100,000 kWh a year / 420 kW = 238 full-power hours
+    assert b["site_kw"] == pytest.approx(420) and b["pilot_min_kw"] == 500
+    assert b["full_power_hours_for_min_kwh"] == pytest.approx(100000 / 420)
+    with pytest.raises(VgiError, match="n_chargers"):
+        P.baoding_v2g_capability(0)
+
+
+def test_bmw_cf2_green_and_deferral_report_the_reference_facts() -> None:
+    import csv
+    from pathlib import Path
+
+    facts_file = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "pilot_facts.csv"
+    if not facts_file.is_file():
+        pytest.skip("../shared/reference/pilot_facts.csv not available")
+    rows = [ln for ln in facts_file.read_text(encoding="utf-8").splitlines() if not ln.startswith("#")]
+    facts = {r["id"]: r["value"] for r in csv.DictReader(rows)}
+    assert P.bmw_chargeforward_2_green()[0].reported == float(facts["bmw_cf2_green"])
+    assert P.bmw_chargeforward_2_deferral(n_cars=10, n_days=2).reported == float(facts["bmw_cf2_deferral"])
+
+
+def test_caiso_year_series_matches_shared_data() -> None:
+    """The shipped 2024 NP15 year is the shared green-dcc file, converted to local time (read only in tests)."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from vgi.io.series import read_timestamped_csv
+    from vgi.scenario.loader import series_path
+
+    raw = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "prices"
+           / "multi_market_hourly_2020-2024_via_green-dcc" / "US-CAL-CISO"
+           / "US-CAL-CISO_electricity_prices_2024.csv")
+    if not raw.is_file():
+        pytest.skip("../shared/data CAISO prices not available")
+    shipped, _ = read_timestamped_csv(series_path("us-caiso-np15-day-ahead-2024"))
+    up = pd.read_csv(raw)
+    up.index = pd.DatetimeIndex(pd.to_datetime(up.iloc[:, 0])).tz_localize("UTC")
+    up_values = up.iloc[:, 1].reindex(shipped.index)
+    assert len(shipped) == 8784 and not up_values.isna().any()
+    assert np.allclose(shipped.to_numpy(), up_values.to_numpy(), atol=6e-4)

@@ -17,13 +17,18 @@ assumption is named.  ``docs/pilots.md`` shows the table :func:`pilot_table` pri
 * :func:`octopus_scarcity_reserve` — Octopus's Domestic Scarcity Reserve trial: 105,300 households registered, a
   third took part, 197 MWh in all, 12.3 MW an event, 0.79 / 0.46 kWh a household and event, GBP 227/MWh (2.3.1).
 * :func:`bmw_chargeforward_2` — BMW ChargeForward phase II: peak charging load cut by 83 % (2.3.1).
-* :func:`bmw_chargeforward_2_user_value` — the same pilot's USD 325 a year to a driver, beside the incentives'
-  ceiling (the USD 70 a site and 1,200 kWh a car are not reproducible from public figures; the function says why).
+* :func:`bmw_chargeforward_2_green` — the same pilot's 1,200 kWh of renewable energy a car absorbs a year, beside the
+  energy a smart-charged car moves into CAISO oversupply hours and into the midday solar hours (2024 NP15 prices).
+* :func:`bmw_chargeforward_2_deferral` — its USD 70 of distribution deferral a site and year, beside the peak load a
+  home charger sheds times PG&E's avoided distribution capacity cost.
+* :func:`bmw_chargeforward_2_user_value` — its USD 325 a year to a driver, beside the incentives' ceiling.
 * :func:`shanghai_futebei_v2g` — Shanghai's Futebei Road V2G station (the city's virtual power plant): 5 V2G
   chargers, 600 kW of reverse power at most (3.3.2).
+* :func:`shanghai_vpp_2024` — Shanghai's city-wide virtual power plant test of June 2024 (641,000 kW of response,
+  all resources), beside the average load of all the city's public EV charging (3.3.2, table 3-5).
 
-Baoding's Great Wall industrial park V2G site (42 chargers, April 2021) is not reproduced: the only public figure is
-the charger count, with no power, energy or revenue to compare a computation with.
+Baoding's Great Wall industrial park V2G site (42 chargers, April 2021) has no published power, energy or revenue:
+:func:`baoding_v2g_capability` gives what the site could discharge, with no reported figure to set it beside.
 """
 
 from __future__ import annotations
@@ -42,16 +47,22 @@ from vgi.model.sessions import SessionTable, sessions_from_frame
 
 __all__ = [
     "PilotResult",
+    "baoding_v2g_capability",
     "bmw_chargeforward_1",
     "bmw_chargeforward_2",
+    "bmw_chargeforward_2_deferral",
+    "bmw_chargeforward_2_green",
     "bmw_chargeforward_2_user_value",
+    "local_hour_table",
     "oakland_school_buses",
     "octopus_power_pack",
     "octopus_scarcity_reserve",
     "peak_energy_shift",
     "pilot_table",
     "shanghai_futebei_v2g",
+    "shanghai_vpp_2024",
     "shenzhen_2024",
+    "surplus_charging_shift",
 ]
 
 SEED_REPORT = "seed report 'EV demand response in the leading VGI regions' (Chinese)"
@@ -593,10 +604,11 @@ def bmw_chargeforward_2_user_value(months: int = 24, enrolment_usd: float = 300.
         f"USD {reported:,.0f} is {reported / ceiling:.0%} of the ceiling, i.e. a driver earning about "
         f"{(reported * years - enrolment_usd) / max_response_usd:.0%} of the response incentive.  How the pilot "
         "arrived at USD 325 (survey, incentives paid, or bill savings) is not published, so this is a bound, not a "
-        "reproduction.  Not reproduced: the USD 70 of distribution deferral a site and year (it needs the "
-        "feeders' avoided capacity cost per kW and each site's peak, not public; the report gives USD 450 as the "
-        "upper end over its 21 sites) and the 1,200 kWh of renewable energy a car absorbs "
-        "(it needs the pilot's renewable signal and each car's charging, not public)."
+        "reproduction.  BMW's own summary of UC Berkeley TSRC's evaluation calls USD 325 'grid savings ... per "
+        "vehicle in California' (bmwmovement.org, 'BMW Highlights ChargeForward Partners'), not a payment to the "
+        "driver, so the report's 'user benefit' may be a grid value.  The USD 70 of distribution deferral a site and "
+        "the 1,200 kWh of renewable energy a car are set beside ours in bmw_chargeforward_2_deferral and "
+        "bmw_chargeforward_2_green."
     )
     return PilotResult(
         pilot="BMW ChargeForward phase II (PG&E)",
@@ -614,6 +626,213 @@ def bmw_chargeforward_2_user_value(months: int = 24, enrolment_usd: float = 300.
         explanation=explanation,
         details={"enrolment_only_per_year": enrolment_only, "years": years,
                  "implied_response_share": (reported * years - enrolment_usd) / max_response_usd},
+    )
+
+
+# Public facts behind the BMW ChargeForward phase II renewable and deferral figures (each with its source).
+BMW_CF2_KWH_PER_CAR_YEAR = 3600.0
+"""A typical battery EV's yearly charging energy (kWh): BMW and PG&E's phase III announcement (22 March 2021,
+https://www.bmwusanews.com/newsrelease.do?id=3706) calls the 1,200 kWh of renewable energy a car "the equivalent of
+four months of clean energy charging for a typical battery EV", i.e. 1,200 x 12 / 4 = 3,600 kWh a year."""
+
+BMW_CF2_WORKPLACE_SHARE = 0.5
+"""Share of phase II participants who could charge at work (seed report 2.3.1: 50 % 用户可在工作场所充电)."""
+
+PGE_DISTRIBUTION_AVOIDED_USD_PER_KW_YEAR = 57.03
+"""PG&E's avoided distribution capacity cost (USD per kW-year, 2012 value) in the CPUC's demand-response
+cost-effectiveness protocols, section 4.2.1.3 "Avoided Transmission and Distribution Costs" (transmission and
+sub-transmission USD 19.58 separately), https://docs.cpuc.ca.gov/PUBLISHED/FINAL_DECISION/128594-25.htm."""
+
+CAISO_NP15_2024 = "us-caiso-np15-day-ahead-2024"
+"""Shipped series: CAISO day-ahead LMP at TH_NP15_GEN-APND, hourly, 2024 (vgi/data/NOTICE.md)."""
+
+
+def local_hour_table(series: pd.Series, tz: str) -> pd.DataFrame:
+    """An hourly series as a table of local days (rows) by local hour 0-23 (columns).
+
+    The autumn's repeated hour is averaged and the spring's missing hour takes the hour before it, so every day has
+    24 values.
+    """
+    index = pd.DatetimeIndex(series.index).tz_convert(tz)
+    frame = pd.DataFrame({"day": index.date, "hour": index.hour, "value": series.to_numpy(dtype=float)})
+    table = frame.groupby(["day", "hour"])["value"].mean().unstack("hour")
+    return table.reindex(columns=range(24)).ffill(axis=1).bfill(axis=1)
+
+
+def surplus_charging_shift(surplus: np.ndarray, workday: np.ndarray, daily_energy_kwh: float, power_kw: float,
+                           work_hours: tuple[int, int] = (9, 17), home_from: int = 18, home_hours: int = 13,
+                           ) -> dict[str, float]:
+    """Yearly charging energy (kWh) one car puts into surplus hours, uncontrolled and smart.
+
+    ``surplus`` is a days x 24 boolean table (local hours flagged as renewable surplus), ``workday`` flags the days
+    the car is at work.  Every day the car needs ``daily_energy_kwh`` at up to ``power_kw``.  Uncontrolled, it
+    charges at home from ``home_from`` at full power until the energy is in.  Smart (the pilot's rule: charge when
+    renewables are in surplus, across charging events), it first fills the surplus hours it is plugged in: at work
+    in ``work_hours`` on workdays (for a car that can charge at work), then at home from ``home_from`` for
+    ``home_hours`` hours (into the next morning); the rest is charged outside the surplus hours.  Hours are whole
+    (power_kw kWh each at most).
+
+    Returns uncontrolled and smart surplus energy (kWh a year) for a car that can charge at work
+    (``*_work``) and one that charges only at home (``*_home``).
+    """
+    table = np.asarray(surplus, dtype=bool)
+    days = table.shape[0]
+    if table.ndim != 2 or table.shape[1] != 24:
+        raise VgiError(f"surplus must be a days x 24 table, got shape {table.shape}")
+    if daily_energy_kwh < 0 or power_kw <= 0:
+        raise VgiError(f"daily_energy_kwh must be >= 0 and power_kw > 0, got {daily_energy_kwh}, {power_kw}")
+    flat = np.concatenate([table.reshape(-1), np.zeros(home_hours, dtype=bool)])  # past the last day: no surplus
+    work = np.asarray(workday, dtype=bool)
+    per_hour = np.minimum(power_kw, np.clip(daily_energy_kwh - power_kw * np.arange(home_hours), 0.0, None))
+    uncontrolled = smart_work = smart_home = 0.0
+    for d in range(days):
+        home = flat[d * 24 + home_from: d * 24 + home_from + home_hours]
+        uncontrolled += float(np.sum(per_hour * home))
+        home_room = power_kw * float(home.sum())
+        work_room = power_kw * float(table[d, work_hours[0]:work_hours[1]].sum()) if work[d] else 0.0
+        smart_work += min(daily_energy_kwh, work_room + home_room)
+        smart_home += min(daily_energy_kwh, home_room)
+    return {"uncontrolled": uncontrolled, "smart_work": smart_work, "smart_home": smart_home}
+
+
+def bmw_chargeforward_2_green(year_series: str = CAISO_NP15_2024, threshold_usd_per_mwh: float = 0.0,
+                              kwh_per_year: float = BMW_CF2_KWH_PER_CAR_YEAR, power_kw: float = 7.4,
+                              workplace_share: float = BMW_CF2_WORKPLACE_SHARE, solar_hours: tuple[int, int] = (10, 16),
+                              ) -> list[PilotResult]:
+    """BMW ChargeForward phase II: renewable energy a smart-charged car takes in a year, beside the reported
+    1,200 kWh, for two readings of "renewable surplus" hours.
+
+    Each car needs ``kwh_per_year`` spread evenly over the year's days at up to ``power_kw`` (the i3's 7.4 kW);
+    ``workplace_share`` of the cars can also charge at work on weekdays.  :func:`surplus_charging_shift` gives the
+    extra energy smart charging puts into the flagged hours over uncontrolled evening charging, averaged over the
+    fleet.  The hours flagged: (1) oversupply, a CAISO NP15 day-ahead price at or below ``threshold_usd_per_mwh``
+    (2024, the shipped series); (2) the midday solar hours ``solar_hours`` of every day, an upper bound.
+    """
+    from vgi.io.series import read_timestamped_csv
+    from vgi.scenario.loader import series_path
+
+    if not 0.0 <= workplace_share <= 1.0:
+        raise VgiError(f"workplace_share must be within 0-1, got {workplace_share}")
+    tz = "America/Los_Angeles"
+    prices, _ = read_timestamped_csv(series_path(year_series), label="CAISO prices")
+    table = local_hour_table(prices, tz)
+    days = pd.DatetimeIndex(pd.to_datetime(table.index))
+    workday = np.asarray(days.day_of_week < 5)  # weekdays; public holidays are not removed
+    daily = kwh_per_year / len(days)
+    reported = 1200.0
+    oversupply = table.to_numpy() <= threshold_usd_per_mwh
+    solar = np.zeros_like(oversupply)
+    solar[:, solar_hours[0]:solar_hours[1]] = True
+
+    def fleet(mask: np.ndarray) -> tuple[float, dict[str, float]]:
+        s = surplus_charging_shift(mask, workday, daily, power_kw)
+        extra = (workplace_share * (s["smart_work"] - s["uncontrolled"])
+                 + (1.0 - workplace_share) * (s["smart_home"] - s["uncontrolled"]))
+        return extra, s
+
+    over_kwh, over = fleet(oversupply)
+    solar_kwh, sol = fleet(solar)
+    hours_over = int(oversupply.sum())
+    work_days_over = int(np.sum(oversupply[:, 9:17].any(axis=1) & workday))
+    inputs = {
+        "yearly charging": f"{kwh_per_year:,.0f} kWh a car (BMW/PG&E, 22 March 2021: 1,200 kWh is four months of a "
+                           "typical BEV's charging; bmwusanews.com newsrelease id=3706)",
+        "charger": f"{power_kw:g} kW (the BMW i3's on-board charger, as in phase I)",
+        "workplace charging": f"{workplace_share:.0%} of the cars can charge at work 09-17 on weekdays "
+                              f"({SEED_REPORT}, 2.3.1); all charge at home from 18:00",
+        "renewable surplus": f"(1) CAISO NP15 day-ahead price <= USD {threshold_usd_per_mwh:g}/MWh in 2024 (vgi series "
+                             f"{year_series}; {hours_over} hours); (2) the solar hours {solar_hours[0]:02d}-"
+                             f"{solar_hours[1]:02d} every day. The pilot's own signal (PG&E's excess-supply "
+                             "forecast) is not published",
+        "rule": "smart: fill the surplus hours the car is plugged in (work, then home) before any other hour; "
+                "uncontrolled: charge at home on arrival (perfect knowledge, no override)",
+    }
+    common = (
+        "The reported figure is 'additional renewable energy accepted', from UC Berkeley TSRC's model of the pilot "
+        "(bmwmovement.org, 'BMW Releases ChargeForward Report'; 3,500-5,000 miles of travel); its surplus signal and "
+        "the cars' charging records are not public. Cars charging only at home gain almost nothing: their evening and "
+        "night hours are rarely in surplus, so everything comes from the workplace half moving weekday charging to "
+        "midday."
+    )
+    over_expl = (
+        f"In 2024 NP15 cleared at or below USD {threshold_usd_per_mwh:g}/MWh in {hours_over} hours, touching the "
+        f"working hours on {work_days_over} weekdays. A workplace-charging car moves "
+        f"{over['smart_work'] - over['uncontrolled']:,.0f} kWh a year into them, a home-only car "
+        f"{over['smart_home'] - over['uncontrolled']:,.0f} kWh: {over_kwh:,.0f} kWh on average, "
+        f"{over_kwh / reported:.0%} of the reported 1,200 kWh. Oversupply hours are the energy that would otherwise be "
+        "curtailed, a much narrower measure than a car's extra renewable share. " + common
+    )
+    solar_expl = (
+        f"Counting every midday hour {solar_hours[0]:02d}-{solar_hours[1]:02d} as renewable (an upper bound: "
+        "CAISO's solar peak, but not all of that energy is renewable), a workplace-charging car moves "
+        f"{sol['smart_work'] - sol['uncontrolled']:,.0f} kWh a year (all its weekday charging) and a home-only car "
+        f"{sol['smart_home'] - sol['uncontrolled']:,.0f} kWh: {solar_kwh:,.0f} kWh on average, "
+        f"{solar_kwh / reported:.2f} times the reported figure. The reported 1,200 kWh lies between the two readings, "
+        "near this bound: the pilot's model credits most of the energy a car can move to midday. " + common
+    )
+    source = (f"{SEED_REPORT}, section 2.3.1 and table 2-6; shared/reference/pilot_facts.csv (bmw_cf2_green); "
+              "bmwmovement.org 'BMW Releases ChargeForward Report'")
+    details_common = {"daily_kwh": daily, "days": len(days), "workdays": int(workday.sum())}
+    return [
+        PilotResult("BMW ChargeForward phase II (PG&E)", "renewable energy absorbed a car a year; ours: moved into "
+                    "CAISO oversupply hours (NP15 day-ahead <= 0, 2024)", "kWh/yr", reported, source, over_kwh,
+                    inputs, over_expl, details={**details_common, **{f"oversupply_{k}": v for k, v in over.items()},
+                                                "oversupply_hours": hours_over,
+                                                "oversupply_workdays": work_days_over}),
+        PilotResult("BMW ChargeForward phase II (PG&E)", "renewable energy absorbed a car a year; ours: moved into "
+                    f"the midday solar hours {solar_hours[0]:02d}-{solar_hours[1]:02d} (upper bound)", "kWh/yr",
+                    reported, source, solar_kwh, inputs, solar_expl,
+                    details={**details_common, **{f"solar_{k}": v for k, v in sol.items()}}),
+    ]
+
+
+def bmw_chargeforward_2_deferral(seed: int = 0, n_cars: int = 200, n_days: int = 14,
+                                 usd_per_kw_year: float = PGE_DISTRIBUTION_AVOIDED_USD_PER_KW_YEAR,
+                                 peak: tuple[int, int] = (16, 21)) -> PilotResult:
+    """BMW ChargeForward phase II: distribution deferral a site and year, as the evening-peak load smart charging
+    takes off one home charger times PG&E's avoided distribution capacity cost.
+
+    From :func:`bmw_chargeforward_2` (the same home sessions): the peak-window energy that moves out of the peak,
+    divided by the car-days and the peak's hours, is the average load (kW) a car's charger no longer draws in the
+    peak; times ``usd_per_kw_year`` (PG&E, CPUC demand-response protocols) it is the yearly deferral value of one
+    site (assumption: a site is one home charger with one car).
+    """
+    base = bmw_chargeforward_2(seed=seed, n_cars=n_cars, n_days=n_days, peak=peak)
+    d = base.details
+    peak_hours = peak[1] - peak[0]
+    moved_kwh = d["uncontrolled_peak_kwh"] - d["unavoidable_peak_kwh"]
+    avoided_kw = moved_kwh / (d["sessions"] * peak_hours)
+    uncontrolled_kw = d["uncontrolled_peak_kwh"] / (d["sessions"] * peak_hours)
+    ours = avoided_kw * usd_per_kw_year
+    reported = 70.0
+    explanation = (
+        f"Uncontrolled, a home charger draws {uncontrolled_kw:.2f} kW on average over PG&E's {peak[0]}-{peak[1]} h "
+        f"peak; smart charging takes {avoided_kw:.2f} kW of it away. At PG&E's avoided distribution capacity cost of "
+        f"USD {usd_per_kw_year:.2f}/kW-year that is USD {ours:,.0f} a site a year, {ours / reported:.2f} times the "
+        "reported USD 70. How the pilot valued deferral (which feeders, whose peak hour, which cost per kW) and what "
+        "a 'site' is are not published; the report's upper end, USD 450 over 21 sites, suggests the value was "
+        "computed feeder by feeder, where a feeder with a planned upgrade is worth far more than the average. "
+        "Ours uses the window's average load rather than the feeder's peak hour, the 2012 system-average cost, one "
+        "car per site, and the generator's Dutch home sessions."
+    )
+    return PilotResult(
+        pilot="BMW ChargeForward phase II (PG&E)",
+        quantity="distribution deferral value a site a year",
+        unit="USD/site/yr",
+        reported=reported,
+        reported_source=f"{SEED_REPORT}, section 2.3.1; shared/reference/pilot_facts.csv (bmw_cf2_deferral)",
+        ours=ours,
+        inputs={
+            "avoided load": f"from bmw_chargeforward_2 (seed {seed}, {n_cars} cars x {n_days} days): peak energy "
+                            f"moved out / (car-days x {peak_hours} h)",
+            "distribution cost": f"USD {usd_per_kw_year:.2f}/kW-year: PG&E avoided distribution capacity cost, CPUC "
+                                 "demand-response cost-effectiveness protocols (2012 values), "
+                                 "docs.cpuc.ca.gov/PUBLISHED/FINAL_DECISION/128594-25.htm",
+            "site": "assumption: one home charger with one car",
+        },
+        explanation=explanation,
+        details={"avoided_kw_per_site": avoided_kw, "uncontrolled_peak_kw_per_site": uncontrolled_kw,
+                 "moved_peak_kwh": moved_kwh, "car_days": d["sessions"], "usd_per_kw_year": usd_per_kw_year},
     )
 
 
@@ -658,6 +877,76 @@ def shanghai_futebei_v2g(n_chargers: int = 5) -> PilotResult:
     )
 
 
+SHANGHAI_PUBLIC_CHARGING_KWH_2023 = 100_145_600.0
+"""Public EV charging energy in Shanghai in 2023 up to 20 December (kWh): 10,014.56 万 kWh, State Grid Shanghai via
+第一电动网 (https://www.d1ev.com/news/shuju/214708, December 2023)."""
+
+
+def shanghai_vpp_2024(public_charging_kwh: float = SHANGHAI_PUBLIC_CHARGING_KWH_2023, days: float = 354.0
+                      ) -> PilotResult:
+    """Shanghai's city-wide virtual power plant test (June 2024, 641,000 kW of response, all resources): how much
+    of it all of Shanghai's public EV charging could give if it stopped at once.
+
+    Ours is the average load of public charging, ``public_charging_kwh / (days x 24)`` (kW): the energy to
+    20 December 2023 over the 354 days it covers.  A reduction cannot exceed what is being drawn, so this is the
+    order of what public chargers could shed on average; the report's figure is for every resource of the VPP.
+    """
+    if days <= 0 or public_charging_kwh < 0:
+        raise VgiError(f"days must be positive and public_charging_kwh >= 0, got {days}, {public_charging_kwh}")
+    reported = 641_000.0
+    ours = public_charging_kwh / (days * 24.0)
+    explanation = (
+        f"Shanghai's public chargers delivered {public_charging_kwh / 1e6:,.1f} GWh in 2023 up to 20 December, an "
+        f"average load of {ours:,.0f} kW: stopping all of them at an average hour would give {ours / reported:.1%} of "
+        "the 641 MW the city's virtual power plant reached in its June 2024 rapid peak-shaving test. The reported "
+        "figure counts every resource (industrial and commercial loads, storage, buildings); the EV share of it is not "
+        "published. Public charging in an evening peak runs above its average (our Shenzhen figure: about 8.5 kW a "
+        "charging car), and home chargers are not counted, but even several times ours stays a small part: EVs were "
+        "not what made the 641 MW. The Futebei Road station's 600 kW is 0.09 % of it."
+    )
+    return PilotResult(
+        pilot="Shanghai city-wide virtual power plant test, June 2024",
+        quantity="maximum response load; ours: average load of all public EV charging",
+        unit="kW",
+        reported=reported,
+        reported_source=f"{SEED_REPORT}, section 3.3.2, table 3-5 (虚拟电厂项目: 最大响应负荷达到了 64.10 万 kW)",
+        ours=ours,
+        inputs={
+            "public charging": f"{public_charging_kwh / 1e4:,.2f} 万 kWh in 2023 to 20 December (State Grid Shanghai, "
+                               "d1ev.com/news/shuju/214708)",
+            "days": f"{days:g} (1 January - 20 December 2023)",
+        },
+        explanation=explanation,
+        details={"average_public_charging_kw": ours, "futebei_share": 600.0 / reported},
+    )
+
+
+def baoding_v2g_capability(n_chargers: int = 42) -> dict[str, float]:
+    """Baoding Great Wall industrial park V2G (42 chargers, April 2021): what the site could discharge with the V2G
+    cars of vgi's vehicle table, beside the national VGI pilot's minimum size (programme ``cn-v2g-pilot-2024``).
+
+    No power, energy or revenue of the site is published, so there is no reported figure to compare with; this
+    gives the site's discharge power with the best V2G car (kW), and the full-power hours a year it would need to
+    reach the pilot rule's yearly discharge.
+    """
+    from vgi.dr.programmes import get_programme
+    from vgi.model.generator import vehicle_table
+
+    if n_chargers <= 0:
+        raise VgiError(f"n_chargers must be positive, got {n_chargers}")
+    vt = vehicle_table()
+    cars = vt[(vt["v2g_capable"].astype(str).str.lower() == "true") & (vt["segment"] == "car")]
+    best_car_kw = float(cars["max_discharge_kw"].astype(float).max())
+    rule = get_programme("cn-v2g-pilot-2024")
+    min_kw = float(rule.size.min_kw or 0.0)
+    min_kwh = float(rule.eligibility.min_annual_discharge_kwh or 0.0)
+    site_kw = n_chargers * best_car_kw
+    return {"chargers": float(n_chargers), "best_car_kw": best_car_kw, "site_kw": site_kw,
+            "pilot_min_kw": min_kw, "pilot_min_annual_kwh": min_kwh,
+            "full_power_hours_for_min_kwh": min_kwh / site_kw if site_kw else float("nan")}
+
+
+
 # ----------------------------------------------------------------------------------------------- table
 
 
@@ -665,6 +954,6 @@ def pilot_table(seed: int = 0) -> pd.DataFrame:
     """Every pilot figure: pilot, quantity, unit, reported, ours, ratio, explanation."""
     results: list[PilotResult] = [shenzhen_2024(seed), *octopus_power_pack(), oakland_school_buses(seed),
                                   bmw_chargeforward_1(seed), *octopus_scarcity_reserve(), bmw_chargeforward_2(seed),
-                                  bmw_chargeforward_2_user_value(),
-                                  shanghai_futebei_v2g()]
+                                  *bmw_chargeforward_2_green(), bmw_chargeforward_2_deferral(seed),
+                                  bmw_chargeforward_2_user_value(), shanghai_futebei_v2g(), shanghai_vpp_2024()]
     return pd.DataFrame([{k: v for k, v in r.to_dict().items() if k not in ("inputs", "details")} for r in results])
