@@ -42,6 +42,7 @@ from ocpp.v201 import call as call201
 from starlette.routing import Mount
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+import vgi
 from chargers import Charger16, Charger201, basic_auth, limit_kw_at
 from utility import publish_import_limit
 from vgi.service.app import Service, build_service
@@ -229,6 +230,9 @@ class MeteringCharger:
 def _start_serve(config_path: Path, log_path: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if k not in ("VGI_DATABASE_URL", "VGI_SERVICE_KEY")}
     env["PYTHONUNBUFFERED"] = "1"
+    # the vgi under test, whatever the working directory (a relative PYTHONPATH=src would find another one)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(Path(vgi.__file__).resolve().parents[1]),
+                                                    env.get("PYTHONPATH")) if p)
     log = log_path.open("ab")
     return subprocess.Popen([sys.executable, "-m", "vgi", "serve", "--config", str(config_path)],
                             cwd=config_path.parent, env=env, stdout=log, stderr=subprocess.STDOUT)
