@@ -65,8 +65,10 @@ async def run_loop(
     until: pd.Timestamp,
     replan_every: int = 1,
     options: ScheduleOptions | None = None,
+    offload: bool = False,
 ) -> list[LoopStep]:
-    """Every ``replan_every`` steps until ``until``: snapshot, re-plan, apply, wait.  Returns what each pass did."""
+    """Every ``replan_every`` steps until ``until``: snapshot, re-plan, apply, wait.  Returns what each pass did.
+    ``offload`` solves in a worker thread (the live service: the event loop keeps serving meanwhile)."""
     if replan_every < 1:
         raise VgiError(f"replan_every must be at least 1, got {replan_every}")
     period = pd.Timedelta(minutes=step_minutes * replan_every)
@@ -75,7 +77,7 @@ async def run_loop(
     until = pd.Timestamp(until)
     while at < until:
         following = min(at + period, until)
-        done.append(await loop_step(source, actuator, at, following, options))
+        done.append(await loop_step(source, actuator, at, following, options, offload=offload))
         await clock.sleep_until(following)
         at = following
     return done

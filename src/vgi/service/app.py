@@ -24,6 +24,7 @@ import binascii
 import contextlib
 import hmac
 import logging
+import math
 import os
 import socket
 from collections.abc import Iterator
@@ -58,6 +59,8 @@ LOGGER = logging.getLogger("vgi.service")
 FAR_FUTURE = pd.Timestamp("2200-01-01", tz="UTC")
 #: hours of metered load /api/state shows before now
 METERED_HOURS = 6
+#: seconds a charge point's websocket or an HTTP connection is given to close when the service stops
+CLOSE_TIMEOUT_S = 1.0
 
 
 class _Server(uvicorn.Server):
@@ -92,6 +95,7 @@ class Service:
         self.credentials: Credentials | None = None
         self.app: FastAPI | None = None
         self.last_step: LoopStep | None = None
+        self.backend: StoreBackend | None = None
         self._server: _Server | None = None
         self._socket: socket.socket | None = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -114,8 +118,9 @@ class Service:
         try:
             self.credentials = await asyncio.to_thread(self._credentials, store)
             await asyncio.to_thread(self._sync_charge_points, store)
-            backend = StoreBackend(store, on_started=self._arrived, on_authenticated=self._reconnecting.add)
-            self.csms = Csms(backend, host=cfg.ocpp.host, port=cfg.ocpp.port)
+            self.backend = backend = StoreBackend(store, on_started=self._arrived,
+                                                  on_authenticated=self._reconnecting.add)
+            self.csms = Csms(backend, host=cfg.ocpp.host, port=cfg.ocpp.port, close_timeout_s=CLOSE_TIMEOUT_S)
             try:
                 await self.csms.start()
             except OSError as exc:
@@ -131,11 +136,12 @@ class Service:
                 assert cfg.ven.vtn_url and cfg.ven.client_id and cfg.ven.client_secret
                 ven = VenClient(cfg.ven.vtn_url.replace("{http_port}", str(self.http_port)), cfg.ven.client_id,
                                 cfg.ven.client_secret, cfg.ven.ven_name)
-                self.follower = EventFollower(store, ven, cfg)
+                self.follower = EventFollower(store, ven, cfg, flush=backend.flush)
                 ven_source = self.follower.source
-            self.fleet = LiveFleet(store, self.csms, cfg, events_source=ven_source)
+            self.fleet = LiveFleet(store, self.csms, cfg, events_source=ven_source, flush=backend.flush)
             self.app = self._make_app()
-            self._server = _Server(uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False))
+            self._server = _Server(uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False,
+                                                  timeout_graceful_shutdown=math.ceil(CLOSE_TIMEOUT_S)))
             self._tasks.append(asyncio.create_task(self._server.serve(sockets=[self._socket])))
             for _ in range(500):
                 if self._server.started:
@@ -152,7 +158,10 @@ class Service:
             raise
 
     async def stop(self) -> None:
-        """Stop everything started, the HTTP server last but one and the database last."""
+        """Stop everything started: the loop's tasks, the HTTP server, the OCPP server (each charge point's
+        connection closed with 1001 going away, its messages already received handled), the meter batcher
+        (every value received committed), the database last.  A charge point or browser that does not answer the
+        close is given up after ``CLOSE_TIMEOUT_S``."""
         for task in self._tasks[1:]:
             task.cancel()
         for task in self._tasks[1:]:
@@ -169,6 +178,8 @@ class Service:
             self._socket = None
         if self.csms is not None:
             await self.csms.stop()
+        if self.backend is not None:
+            await self.backend.close()
         if self.follower is not None:
             self.follower.ven.http.close()
         if self.store is not None:
@@ -234,7 +245,8 @@ class Service:
         step = pd.Timedelta(minutes=self.config.step_minutes)
         while True:
             try:
-                await run_loop(self.clock, fleet, fleet, step_minutes=self.config.step_minutes, until=FAR_FUTURE)
+                await run_loop(self.clock, fleet, fleet, step_minutes=self.config.step_minutes, until=FAR_FUTURE,
+                               offload=True)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -335,6 +347,8 @@ class Service:
 
         @app.get("/api/state", dependencies=[auth])
         async def api_state() -> dict[str, Any]:
+            if self.backend is not None:
+                await self.backend.flush()
             return await asyncio.to_thread(self.state)
 
         if self.config.vtn.enabled:

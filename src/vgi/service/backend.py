@@ -4,8 +4,10 @@
 the password whose hash the store keeps; boots, statuses, transactions (sessions) and meter values are stored.
 Every write is idempotent (a message sent again after a lost answer stores nothing twice: the store skips a
 meter value it has, and returns the session already opened for a repeated start).  The store is synchronous, so
-each call runs in a worker thread (``asyncio.to_thread``).  Every id token is accepted: the service plans
-charging, it does not sell it.
+each call runs in a worker thread (``asyncio.to_thread``).  Meter values go through a
+:class:`~vgi.service.batching.MeterBatcher`: the values of many charge points are committed in one transaction,
+and each call returns (so the CSMS answers) only once its own values are committed.  Every id token is accepted:
+the service plans charging, it does not sell it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from vgi.service.batching import MeterBatcher
 from vgi.service.ocpp.models import (
     BootInfo,
     MeterSample,
@@ -34,13 +37,24 @@ class StoreBackend:
     """A :class:`~vgi.service.ocpp.models.CsmsBackend` that keeps everything in ``store``."""
 
     def __init__(self, store: Store, on_started: Callable[[str], None] | None = None,
-                 on_authenticated: Callable[[str], None] | None = None) -> None:
+                 on_authenticated: Callable[[str], None] | None = None, *,
+                 meter_batcher: MeterBatcher | None = None) -> None:
         """``on_started(charge_point_id)`` is called after a new transaction is stored (the service re-plans);
         ``on_authenticated(charge_point_id)`` after a charge point's handshake credentials are accepted (the
-        service sends it the plan once it is connected, however quickly it came back)."""
+        service sends it the plan once it is connected, however quickly it came back).  ``meter_batcher``
+        (default: one on ``store`` with its defaults) writes the meter values; :meth:`close` flushes it."""
         self.store = store
         self.on_started = on_started
         self.on_authenticated = on_authenticated
+        self.meter_batcher = meter_batcher or MeterBatcher(store)
+
+    async def flush(self) -> None:
+        """Wait until every meter value received so far is committed."""
+        await self.meter_batcher.flush()
+
+    async def close(self) -> None:
+        """Commit the meter values still queued and stop the batcher's writer."""
+        await self.meter_batcher.close()
 
     async def authenticate(self, charge_point_id: str, password: str) -> bool:
         ok = await asyncio.to_thread(self.store.check_password, charge_point_id, password)
@@ -88,6 +102,8 @@ class StoreBackend:
         return found is not None
 
     async def on_transaction_ended(self, event: TransactionEnded) -> bool:
+        await self.flush()  # the last register read below must include every value received before the end
+
         def work() -> bool:
             found = self.store.session(event.charge_point_id, event.transaction_id)
             if found is None:
@@ -108,22 +124,20 @@ class StoreBackend:
         return await asyncio.to_thread(work)
 
     async def on_meter_values(self, samples: tuple[MeterSample, ...]) -> None:
-        def work() -> None:
-            evse_of: dict[str, int | None] = {}
-            readings = []
-            for s in samples:
-                evse = s.evse_id
-                if evse is None and s.transaction_id is not None:
-                    if s.transaction_id not in evse_of:
-                        found = self.store.session(s.charge_point_id, s.transaction_id)
-                        evse_of[s.transaction_id] = None if found is None else found.evse_id
-                    evse = evse_of[s.transaction_id]
-                if evse is None:
-                    raise StoreError(f"{s.charge_point_id}: a {s.measurand} value at {s.at.isoformat()} names "
-                                     "no EVSE and no known transaction")
-                readings.append(MeterReading(s.charge_point_id, evse, s.at, s.measurand, s.value, s.unit,
-                                             phase=s.phase, location=s.location, context=s.context,
-                                             transaction_id=s.transaction_id))
-            self.store.add_meter_values(readings)
-
-        await asyncio.to_thread(work)
+        evse_of: dict[str, int | None] = {}
+        for s in samples:  # a 2.x value without an EVSE takes its transaction's (one read per transaction)
+            if s.evse_id is None and s.transaction_id is not None and s.transaction_id not in evse_of:
+                found = await asyncio.to_thread(self.store.session, s.charge_point_id, s.transaction_id)
+                evse_of[s.transaction_id] = None if found is None else found.evse_id
+        readings = []
+        for s in samples:
+            evse = s.evse_id
+            if evse is None and s.transaction_id is not None:
+                evse = evse_of[s.transaction_id]
+            if evse is None:
+                raise StoreError(f"{s.charge_point_id}: a {s.measurand} value at {s.at.isoformat()} names "
+                                 "no EVSE and no known transaction")
+            readings.append(MeterReading(s.charge_point_id, evse, s.at, s.measurand, s.value, s.unit,
+                                         phase=s.phase, location=s.location, context=s.context,
+                                         transaction_id=s.transaction_id))
+        await self.meter_batcher.add(readings)  # returns once committed: the CSMS answers after that

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -111,6 +111,8 @@ class LiveFleet:
     #: held from a snapshot until its plan is applied, so that two passes (the loop's, and one a newly started
     #: transaction asks for) never interleave and an older snapshot's plan never replaces a newer one's
     pass_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: awaited before a snapshot reads the store: commits the meter values received so far (the batcher's flush)
+    flush: Callable[[], Awaitable[None]] | None = None
 
     _holder: asyncio.Task[Any] | None = None
 
@@ -166,6 +168,8 @@ class LiveFleet:
         await self.pass_lock.acquire()
         self._holder = asyncio.current_task()
         try:
+            if self.flush is not None:
+                await self.flush()
             sessions, cps, imported, exported, events = await asyncio.to_thread(self._read, at)
             return self.build_snapshot(at, sessions, cps, imported, exported, events)
         except BaseException:
@@ -311,6 +315,8 @@ class EventFollower:
     config: ServiceConfig
     programs: dict[str, Program] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
+    #: awaited before a settlement reads the metered data: commits the meter values received so far
+    flush: Callable[[], Awaitable[None]] | None = None
 
     @property
     def source(self) -> str:
@@ -442,5 +448,7 @@ class EventFollower:
 
     async def settle_due(self, now: pd.Timestamp) -> list[SettlementRecord]:
         """Settle (and report) every stored event that ended by ``now`` and has no settlement yet."""
+        if self.flush is not None:
+            await self.flush()
         return await asyncio.to_thread(self._settle_due, pd.Timestamp(now))
 

@@ -506,7 +506,8 @@ class Csms:
     the charge point id) and one of the subprotocols ocpp2.1, ocpp2.0.1, ocpp1.6 (the newest both sides speak is
     chosen).  Refused at the handshake: a path that does not name a charge point (404), missing or wrong
     credentials or an unknown charge point (401, the same answer for both so that ids cannot be probed), no
-    common subprotocol (400).
+    common subprotocol (400).  ``close_timeout_s`` bounds the wait for a charge point to answer a close (on
+    :meth:`stop` and when a reconnect replaces its connection); one that does not answer is cut off.
     """
 
     def __init__(
@@ -519,6 +520,7 @@ class Csms:
         response_timeout_s: float = 30.0,
         heartbeat_interval_s: int = 300,
         subprotocols: tuple[str, ...] = tuple(SUBPROTOCOLS),
+        close_timeout_s: float = 10.0,
     ) -> None:
         unknown = [sp for sp in subprotocols if sp not in SUBPROTOCOLS]
         if unknown:
@@ -530,6 +532,7 @@ class Csms:
         self.response_timeout_s = response_timeout_s
         self.heartbeat_interval_s = heartbeat_interval_s
         self.subprotocols = subprotocols
+        self.close_timeout_s = close_timeout_s
         self._server: Server | None = None
         self._sessions: dict[str, _Session] = {}
         self._tx_evse: dict[tuple[str, str], int] = {}
@@ -545,11 +548,14 @@ class Csms:
             self._port,
             subprotocols=list(self.subprotocols),  # type: ignore[arg-type]
             process_request=self._check_request,
+            close_timeout=self.close_timeout_s,
         )
 
     async def stop(self) -> None:
+        """Stop listening, close every connection with 1001 (going away; a charge point that does not answer the
+        close within ``close_timeout_s`` is cut off), and wait until the CALLs already received are handled."""
         if self._server is not None:
-            self._server.close()
+            self._server.close(close_connections=True, code=1001, reason="CSMS stopping")
             await self._server.wait_closed()
             self._server = None
 
