@@ -239,8 +239,8 @@ def test_caiso_year_series_matches_shared_data() -> None:
 
     import pandas as pd
 
+    from vgi.io.files import series_path
     from vgi.io.series import read_timestamped_csv
-    from vgi.scenario.loader import series_path
 
     raw = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "prices"
            / "multi_market_hourly_2020-2024_via_green-dcc" / "US-CAL-CISO"

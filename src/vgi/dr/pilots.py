@@ -708,8 +708,8 @@ def bmw_chargeforward_2_green(year_series: str = CAISO_NP15_2024, threshold_usd_
     fleet.  The hours flagged: (1) oversupply, a CAISO NP15 day-ahead price at or below ``threshold_usd_per_mwh``
     (2024, the shipped series); (2) the midday solar hours ``solar_hours`` of every day, an upper bound.
     """
+    from vgi.io.files import series_path
     from vgi.io.series import read_timestamped_csv
-    from vgi.scenario.loader import series_path
 
     if not 0.0 <= workplace_share <= 1.0:
         raise VgiError(f"workplace_share must be within 0-1, got {workplace_share}")

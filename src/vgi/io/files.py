@@ -13,7 +13,7 @@ import yaml
 
 from vgi.errors import VgiError, validation_message
 
-__all__ = ["data_files", "library_by_id", "read_yaml_file", "validate_mapping"]
+__all__ = ["data_files", "library_by_id", "read_yaml_file", "series_path", "shipped_series", "validate_mapping"]
 
 ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
 
@@ -57,6 +57,22 @@ def data_files(folder: str) -> list[Path]:
     """The YAML files of a shipped data folder (``src/vgi/data/<folder>``), sorted by name."""
     root = resources.files("vgi") / "data" / folder
     return sorted(Path(str(p)) for p in root.iterdir() if str(p).endswith((".yaml", ".yml")))
+
+
+def shipped_series() -> dict[str, Path]:
+    """Shipped time series by id (``vgi/data/series/<id>.csv``)."""
+    root = Path(str(resources.files("vgi") / "data" / "series"))
+    if not root.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(root.glob("*.csv"))}
+
+
+def series_path(series_id: str) -> Path:
+    """The file of a shipped series, or a :class:`VgiError` listing the ids."""
+    lib = shipped_series()
+    if series_id not in lib:
+        raise VgiError(f"unknown shipped series '{series_id}' (expected one of {', '.join(lib) or 'none'})")
+    return lib[series_id]
 
 
 def library_by_id(folder: str, load: Callable[[Path], ItemT], what: str) -> dict[str, ItemT]:

@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 
 from vgi.errors import VgiError
+from vgi.io.files import series_path
 from vgi.model.sessions import SessionTable, read_sessions
 from vgi.model.tariffs import Tariff, tariff_prices
 from vgi.model.timegrid import TimeGrid
-from vgi.scenario.loader import series_path
 from vgi.scenario.schema import Event, Scenario, Series
 
 __all__ = ["EventWindow", "Inputs", "load_series", "prepare"]

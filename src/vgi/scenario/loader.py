@@ -29,7 +29,7 @@ import pydantic
 import yaml
 
 from vgi.errors import Problem, ValidationError, VgiError
-from vgi.io.files import read_yaml_file
+from vgi.io.files import read_yaml_file, series_path, shipped_series
 from vgi.scenario.schema import Scenario, allowed_keys
 
 __all__ = [
@@ -68,22 +68,6 @@ def shipped_scenarios() -> dict[str, Path]:
     if not root.is_dir():
         return {}
     return {p.stem: p for p in sorted(root.glob("*.yaml"))}
-
-
-def shipped_series() -> dict[str, Path]:
-    """Shipped time series by id (``vgi/data/series/<id>.csv``)."""
-    root = _data_dir("series")
-    if not root.is_dir():
-        return {}
-    return {p.stem: p for p in sorted(root.glob("*.csv"))}
-
-
-def series_path(series_id: str) -> Path:
-    """The file of a shipped series, or a :class:`VgiError` listing the ids."""
-    lib = shipped_series()
-    if series_id not in lib:
-        raise VgiError(f"unknown shipped series '{series_id}' (expected one of {', '.join(lib) or 'none'})")
-    return lib[series_id]
 
 
 def _key(path: Path_) -> str:
