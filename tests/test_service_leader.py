@@ -88,6 +88,59 @@ def test_lock_keys_differ_by_schema_and_a_store_in_memory_is_local(tmp_path: Pat
         assert isinstance(lock, FileLeaderLock) and lock.path == tmp_path / "x.db.leader"
 
 
+def test_a_leader_whose_connection_is_cut_stands_by_and_another_leads(pg_schemas: Any) -> None:
+    """PostgreSQL ends the leader's lock session (as when its connection is lost): the leader sees it at its next
+    check and stands by, and a process leads again (the other, as a rule: it tries every 0.2 s, while the old
+    leader first finds its session gone and then waits 0.2 s)."""
+    from sqlalchemy import create_engine, text
+
+    from conftest import PG_URL
+    from vgi.service.app import build_service
+
+    schema = pg_schemas()
+    cfg = service_config(PG_URL, schema).with_(ven={"enabled": False}, leader_retry_seconds=0.2,
+                                               plan_poll_seconds=0.2)
+    first, second = build_service(cfg), build_service(cfg)
+    second.process_name = "other-host:2"  # one OS process here: tell the two apart
+
+    async def main() -> dict[str, Any]:
+        await first.start()
+        await second.start()
+        try:
+            await _until(lambda: first.leading or second.leading, 10)
+            await asyncio.sleep(0.5)
+            leaders = [first.leading, second.leading]
+            assert first.leader_lock is not None and second.leader_lock is not None
+            named = second._leader_name()
+            holder = first if first.leading else second
+            admin = create_engine(PG_URL)
+            try:
+                with admin.begin() as connection:  # the server ends the lock's session
+                    connection.execute(text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :name"),
+                        {"name": "vgi-leader " + holder.process_name})
+            finally:
+                admin.dispose()
+            started = time.monotonic()
+            await _until(lambda: not holder.leading, 10)
+            stood_by_s = time.monotonic() - started
+            await _until(lambda: first.leading != second.leading, 10)
+            again_s = time.monotonic() - started
+            now_leading, standing = (first, second) if first.leading else (second, first)
+            return {"leaders": leaders, "named": named, "first": first.process_name, "stood_by_s": stood_by_s,
+                    "again_s": again_s, "named_again": standing._leader_name(), "new": now_leading.process_name}
+        finally:
+            await second.stop()
+            await first.stop()
+
+    out = asyncio.run(main())
+    assert out["leaders"] == [True, False]  # the first to start leads, and only it
+    assert out["named"] == out["first"]  # the other names it
+    assert out["stood_by_s"] < 2  # checked every 0.2 s
+    assert out["again_s"] < 5
+    assert out["named_again"] == out["new"]
+
+
 _HOLD = """
 import sys, time
 from vgi.service.store import Store
