@@ -45,6 +45,7 @@ from vgi.model.timegrid import TimeGrid
 from vgi.service.backend import ENERGY_REGISTER, StoreBackend
 from vgi.service.config import ServiceConfig
 from vgi.service.dashboard import DASHBOARD_HTML
+from vgi.service.leader import LeaderLock, leader_lock, process_name
 from vgi.service.live import EventFollower, LiveFleet, metered_kw
 from vgi.service.ocpp import Csms
 from vgi.service.openadr.auth import ClientConfig
@@ -102,13 +103,24 @@ class Service:
         self._known: dict[str, int] = {}
         self._reconnecting: set[str] = set()
         self._arrival = asyncio.Event()
+        #: ``<host>:<pid>``, as /api/state and the other processes name this one
+        self.process_name = process_name()
+        self.leader_lock: LeaderLock | None = None
+        #: whether this process holds the leader lock and runs the loop, the VEN poller and the settlement
+        self.leading = False
+        self._leader_tasks: list[asyncio.Task[Any]] = []
+        self._lock_op: asyncio.Future[bool] | None = None
+        self._sessions_marker: tuple[int, int] | None = None
 
     # ------------------------------------------------------------------------------------------- lifecycle
     async def start(self, *, loop: bool | None = None) -> None:
-        """Open the database and start the servers; with ``loop`` (default: the configuration's ``aggregator``),
-        also the aggregator loop, the VEN poller and the reconnect watcher (tests pass ``loop=False`` and call
-        :meth:`tick`, :meth:`poll`, :meth:`settle`)."""
+        """Open the database and start the servers, the reconnect watcher and the plan watcher (a newer stored
+        plan to this process's charge points); with ``loop`` (default: the configuration's ``aggregator``), also
+        the leader election: the process holding the fleet's leader lock runs the aggregator loop and the VEN
+        poller.  ``loop=False`` starts the servers alone (tests then call :meth:`tick`, :meth:`poll`,
+        :meth:`settle`)."""
         cfg = self.config
+        watch = loop is None or loop
         loop = cfg.aggregator if loop is None else loop
         _check_references(cfg)
         if loop and isinstance(self.clock, SimulatedClock):
@@ -117,6 +129,7 @@ class Service:
         self.store = store = await asyncio.to_thread(Store.open, cfg.database_url, schema=cfg.database_schema)
         try:
             self.credentials = await asyncio.to_thread(self._credentials, store)
+            self.leader_lock = leader_lock(store.engine, cfg.database_schema, self.process_name)
             await asyncio.to_thread(self._sync_charge_points, store)
             self.backend = backend = StoreBackend(store, on_started=self._arrived,
                                                   on_authenticated=self._reconnecting.add)
@@ -138,7 +151,8 @@ class Service:
                                 cfg.ven.client_secret, cfg.ven.ven_name)
                 self.follower = EventFollower(store, ven, cfg, flush=backend.flush)
                 ven_source = self.follower.source
-            self.fleet = LiveFleet(store, self.csms, cfg, events_source=ven_source, flush=backend.flush)
+            self.fleet = LiveFleet(store, self.csms, cfg, events_source=ven_source, flush=backend.flush,
+                                   process=self.process_name)
             self.app = self._make_app()
             self._server = _Server(uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False,
                                                   timeout_graceful_shutdown=math.ceil(CLOSE_TIMEOUT_S)))
@@ -147,12 +161,11 @@ class Service:
                 if self._server.started:
                     break
                 await asyncio.sleep(0.01)
-            if loop:
-                self._tasks.append(asyncio.create_task(self._aggregate()))
+            if watch:
                 self._tasks.append(asyncio.create_task(self._watch()))
-                self._tasks.append(asyncio.create_task(self._replan_on_arrival()))
-                if self.follower is not None:
-                    self._tasks.append(asyncio.create_task(self._follow()))
+                self._tasks.append(asyncio.create_task(self._watch_plans()))
+            if loop:
+                self._tasks.append(asyncio.create_task(self._elect()))
         except BaseException:
             await self.stop()
             raise
@@ -167,6 +180,14 @@ class Service:
         for task in self._tasks[1:]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await self._stop_leading()
+        if self._lock_op is not None:  # a lock attempt under way in a worker thread: let it end, then release
+            with contextlib.suppress(Exception):
+                await self._lock_op
+            self._lock_op = None
+        if self.leader_lock is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.leader_lock.release)
         if self._server is not None:
             self._server.should_exit = True
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -243,11 +264,19 @@ class Service:
     async def _aggregate(self) -> None:
         _, fleet = self._require()
         step = pd.Timedelta(minutes=self.config.step_minutes)
+        if self.follower is not None:  # a new leader's first plan heeds the events the VTN has now
+            try:
+                await asyncio.wait_for(self.poll(), timeout=max(self.config.ven.poll_seconds, 10.0))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                LOGGER.warning("VEN poll before the first plan failed: %s", exc)
         while True:
             try:
                 await run_loop(self.clock, fleet, fleet, step_minutes=self.config.step_minutes, until=FAR_FUTURE,
                                offload=True)
             except asyncio.CancelledError:
+                fleet.release()  # stopped (or leadership lost) between a snapshot and its plan
                 raise
             except Exception:
                 fleet.release()
@@ -278,6 +307,81 @@ class Service:
             except Exception as exc:
                 LOGGER.warning("VEN poll failed: %s", exc)
             await asyncio.sleep(self.config.ven.poll_seconds)
+
+    async def _elect(self) -> None:
+        """Every ``leader_retry_seconds``: standing by, try to take the leader lock (and lead once it is taken);
+        leading, check that the lock is still held (and stand by once it is not)."""
+        lock = self.leader_lock
+        assert lock is not None
+        while True:
+            try:
+                if not self.leading:
+                    self._lock_op = asyncio.ensure_future(asyncio.to_thread(lock.acquire))
+                    got = await asyncio.shield(self._lock_op)
+                    self._lock_op = None
+                    if got:
+                        self._start_leading()
+                else:
+                    self._lock_op = asyncio.ensure_future(asyncio.to_thread(lock.check))
+                    held = await asyncio.shield(self._lock_op)
+                    self._lock_op = None
+                    if not held:
+                        LOGGER.warning("%s: leader lock lost; standing by", self.process_name)
+                        await self._stop_leading()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._lock_op = None
+                LOGGER.warning("leader lock: %s", exc)
+            await asyncio.sleep(self.config.leader_retry_seconds)
+
+    def _start_leading(self) -> None:
+        LOGGER.info("%s leads: runs the aggregator loop%s", self.process_name,
+                    " and the VEN poller" if self.follower is not None else "")
+        self.leading = True
+        self._sessions_marker = None
+        self._arrival.clear()  # the loop's first pass plans every open session
+        self._leader_tasks = [asyncio.create_task(self._aggregate()),
+                              asyncio.create_task(self._replan_on_arrival())]
+        if self.follower is not None:
+            self._leader_tasks.append(asyncio.create_task(self._follow()))
+
+    async def _stop_leading(self) -> None:
+        tasks, self._leader_tasks = self._leader_tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.leading = False
+
+    async def _watch_plans(self) -> None:
+        """Every ``plan_poll_seconds``.  Standing by (or not an aggregator): a plan newer than the last one this
+        process sent goes, from the current step, to the charge points connected here that have not had it.
+        Leading: the leader sends its own plans as it makes them (not again here); a session started or stopped
+        at another process (the store's sessions changed) asks for a re-plan, as a start here does."""
+        store, fleet = self._require()
+        while True:
+            try:
+                if self.leading:
+                    marker = await asyncio.to_thread(store.sessions_marker)
+                    if self._sessions_marker is not None and marker != self._sessions_marker:
+                        self._arrival.set()
+                    self._sessions_marker = marker
+                else:
+                    latest = await asyncio.to_thread(store.latest_plan_id)
+                    if latest is not None and latest != fleet.newest_plan_id:
+                        record = await asyncio.to_thread(store.latest_plan)
+                        now = self.clock.now().to_pydatetime()
+                        if record is not None and not self.leading:
+                            fleet.newest_plan_id = record.id
+                            if record.end_at > now:
+                                await fleet.send(record, None, now, fresh_only=True)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                LOGGER.warning("plan watcher: %s", exc)
+            await asyncio.sleep(self.config.plan_poll_seconds)
 
     async def _watch(self) -> None:
         """Twice a second: charge points that connected since the last look (or passed the handshake again,
@@ -415,7 +519,20 @@ class Service:
                              "delivered_kwh": s.delivered_kwh, "payment": s.payment, "penalty": s.penalty,
                              "currency": s.currency} for s in settlements[-10:]],
             "last_plan_at": None if fleet.last_plan is None else _iso(fleet.last_plan.grid_start_at),
+            "process": self.process_name, "leader": self.leading, "leader_process": self._leader_name(),
         }
+
+    def _leader_name(self) -> str | None:
+        """``<host>:<pid>`` of the process leading the fleet's loop (None: none leads, or it cannot be told)."""
+        if self.leading:
+            return self.process_name
+        if self.leader_lock is None:
+            return None
+        try:
+            return self.leader_lock.holder()
+        except Exception as exc:
+            LOGGER.info("leader not known: %s", exc)
+            return None
 
     def _event_state(self, store: Store, now: pd.Timestamp, settlements: list[SettlementRecord]
                      ) -> dict[str, Any] | None:

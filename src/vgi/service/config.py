@@ -151,7 +151,13 @@ class ServiceConfig(_Frozen):
     ven: VenConfig = VenConfig()
     settle_programme: str | None = None
     dashboard: DashboardConfig = DashboardConfig()
-    aggregator: bool = Field(True, description="run the loop, the VEN poller and the reconnect watcher here")
+    aggregator: bool = Field(True, description="may run the loop and the VEN poller here: the process holding "
+                             "the fleet's leader lock does, the others stand by")
+    leader_retry_seconds: float = Field(5.0, gt=0, le=3600, description="how often a standing-by process tries to "
+                                        "take the leader lock, and the leader checks that it still holds it, s")
+    plan_poll_seconds: float = Field(1.0, gt=0, le=3600, description="how often every process looks for a newer "
+                                     "stored plan to send its own charge points (the leader: for sessions started "
+                                     "at other processes, to re-plan), s")
 
     @field_validator("timezone")
     @classmethod

@@ -31,7 +31,8 @@ DASHBOARD_HTML = """<!DOCTYPE html>
 </head>
 <body>
 <h1>vgi live aggregator</h1>
-<div class="muted">as of <span id="now">-</span>; <span id="status">loading</span></div>
+<div class="muted">as of <span id="now">-</span>; <span id="status">loading</span>; this process
+ <span id="process">-</span> (<span id="role">-</span>), the loop's leader <span id="leader">-</span></div>
 <div class="cards">
  <div class="card">charge points connected<b><span id="cp-connected">-</span> / <span id="cp-count">-</span></b></div>
  <div class="card">open sessions<b id="session-count">-</b></div>
@@ -104,6 +105,9 @@ function chart(s) {
 }
 function render(s) {
   document.getElementById("now").textContent = s.now;
+  document.getElementById("process").textContent = s.process;
+  document.getElementById("role").textContent = s.leader ? "leader" : "standing by";
+  document.getElementById("leader").textContent = s.leader_process || "none";
   document.getElementById("cp-count").textContent = s.charge_points.length;
   document.getElementById("cp-connected").textContent = s.charge_points.filter(c => c.connected).length;
   document.getElementById("session-count").textContent = s.sessions.length;

@@ -108,11 +108,18 @@ class LiveFleet:
     events_source: str | None = None
     sent: dict[tuple[str, int], str] = field(default_factory=dict)
     last_plan: PlanRecord | None = None
+    #: id of the newest stored plan this process made or sent on (the plan watcher sends a newer one)
+    newest_plan_id: int | None = None
+    #: id of the plan each charge point connected here was last sent
+    plan_sent: dict[str, int] = field(default_factory=dict)
     #: held from a snapshot until its plan is applied, so that two passes (the loop's, and one a newly started
     #: transaction asks for) never interleave and an older snapshot's plan never replaces a newer one's
     pass_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     #: awaited before a snapshot reads the store: commits the meter values received so far (the batcher's flush)
     flush: Callable[[], Awaitable[None]] | None = None
+
+    #: ``<host>:<pid>`` of this process, kept in each plan's meta as ``process`` (who made it)
+    process: str | None = None
 
     _holder: asyncio.Task[Any] | None = None
 
@@ -266,22 +273,29 @@ class LiveFleet:
         grid = fleet.grid
         meta = {"n_sessions": len(keys), "objective": float(plan.schedule.stats.get("objective", 0.0)),
                 "aggregate_kw": mean_kw.sum(axis=0).round(6).tolist(), "until": pd.Timestamp(until).isoformat()}
+        if self.process is not None:
+            meta["process"] = self.process
         record = await asyncio.to_thread(self.store.save_plan, grid.start.to_pydatetime(), grid.step_minutes * 60,
                                          keys, power, meta=meta)
         self.last_plan = record
+        self.newest_plan_id = record.id
         await self.send(record, None)
 
-    async def send(self, record: PlanRecord, only: str | None, at: datetime | None = None) -> None:
-        """Send the rows of ``record`` (of charge point ``only`` when given) from the step holding ``at``."""
+    async def send(self, record: PlanRecord, only: str | None, at: datetime | None = None, *,
+                   fresh_only: bool = False) -> None:
+        """Send the rows of ``record`` (of charge point ``only`` when given) from the step holding ``at`` to the
+        charge points connected to this process (with ``fresh_only``, to those not yet sent this plan)."""
         if self.csms is None:
             return
         connected = self.csms.connected()
         first = 0 if at is None else (record.step_index(at) or 0)
         start = record.grid_start_at + pd.Timedelta(seconds=record.step_s * first).to_pytimedelta()
+        had = {cp for cp, plan_id in self.plan_sent.items() if plan_id == record.id} if fresh_only else set()
         jobs = []
         for row, (cp, evse) in enumerate(record.keys):
-            if cp not in connected or (only is not None and cp != only):
+            if cp not in connected or (only is not None and cp != only) or cp in had:
                 continue
+            self.plan_sent[cp] = record.id
             series = SetpointSeries.of(start, record.step_s, [float(v) for v in record.power_kw[row, first:]])
             jobs.append(self._send_one(cp, evse, series, connected[cp]))
         await asyncio.gather(*jobs)

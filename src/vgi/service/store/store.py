@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -628,6 +628,23 @@ class Store:
                               grid_start_at=plan.grid_start_at, step_s=plan.step_s,
                               keys=tuple((s.charge_point_id, s.evse_id) for s in setpoints), power_kw=array,
                               meta=plan.meta)
+
+    def latest_plan_id(self) -> int | None:
+        """The id of the plan :meth:`latest_plan` would return (None: no plan yet), read cheaply: the service's
+        processes poll it to notice a plan another process made."""
+        query = select(Plan.id).order_by(Plan.created_at.desc(), Plan.id.desc()).limit(1)
+        with self._sessions() as session:
+            found = session.scalar(query)
+        return None if found is None else int(found)
+
+    def sessions_marker(self) -> tuple[int, int]:
+        """(the highest session id, the number of open sessions): it changes when a session starts or stops,
+        in any process (the leader polls it to re-plan for a car that plugged in at another process)."""
+        query = select(func.max(ChargingSession.id), func.count(ChargingSession.id).filter(
+            ChargingSession.stopped_at.is_(None)))
+        with self._sessions() as session:
+            row = session.execute(query).one()
+        return int(row[0] or 0), int(row[1] or 0)
 
     # ---------------------------------------------------------------------------------------------- grid events
 
