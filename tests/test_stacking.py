@@ -358,3 +358,41 @@ def test_notes_say_when_a_price_does_not_apply_or_no_block_fits() -> None:
     assert any("apply 2027-10-01 .. 2028-09-30" in n for n in plan.notes)
     assert any("no whole block" in n for n in plan.notes)
     assert plan.held.empty and plan.streams["capacity:gb-capacity-market"] == 0.0
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_reduced_model_has_the_full_models_optimum(seed: int) -> None:
+    # plan_stacked leaves out unpaid blocks, shares that can hold nothing and energy rows implied by the other end
+    # of the step; the full model (reduce=False, the formulation before the reductions) is an independent check
+    rng = np.random.default_rng(100 + seed)
+    fleet = random_fleet(rng, 10, 24, 60)
+    buy, sell = random_prices(rng, 24, seed)
+    p = PriceInputs(buy, sell, "GBP")
+    opts = ScheduleOptions(wear_cost_per_kwh=0.02, fleet_import_limit_kw=40.0)
+    # utilisation that costs more than the availability pays in dear blocks: some blocks are unpaid
+    sym = service(id="sym", direction="symmetric", availability_price_per_mw_h=60.0, block_minutes=120,
+                  utilisation_up=0.05, utilisation_down=0.2, min_mw=0.01 * (seed % 2))
+    up = service(id="up", availability_price_per_mw_h=90.0, block_minutes=180, min_mw=0.004 * (seed % 3))
+    down = service(id="down", direction="down", availability_price_per_mw_h=40.0, block_minutes=60,
+                   delivery_minutes=30)
+    for services in ([sym], [up, down], [sym, up, down]):
+        full = plan_stacked(fleet, p, services, opts, reduce=False)
+        reduced = plan_stacked(fleet, p, services, opts)
+        assert reduced.stats["objective"] == pytest.approx(full.stats["objective"], rel=1e-7, abs=1e-6)
+        assert reduced.total_revenue == pytest.approx(full.total_revenue, rel=1e-7, abs=1e-6)
+        assert reduced.stats["n_constraints"] < full.stats["n_constraints"]
+
+
+@pytest.mark.parametrize(("min_mw", "held_kw", "binaries"), [(0.006, 10.0, 1), (0.012, 0.0, 0)])
+def test_symmetric_minimum_uses_both_directions_headroom(min_mw: float, held_kw: float, binaries: int) -> None:
+    # a symmetric block needs r both ways from the same car: x_up + x_down <= Cmax + Dmax = 20 kW, so r <= 10 kW
+    # (half-full 40 kWh battery: energy allows 20 kW each way for 1 h).  A 6 kW minimum keeps the binary and holds
+    # 10 kW; a 12 kW minimum is out of reach, so the block is not offered (no binary) and the notes say so
+    svc = service(direction="symmetric", availability_price_per_mw_h=100.0, min_mw=min_mw)
+    plan = plan_stacked(one_car(), prices([0.1] * 4), [svc])
+    assert plan.held["held_kw"].tolist() == pytest.approx([held_kw], abs=1e-7)
+    assert plan.stats["n_binaries"] == binaries
+    assert any("cannot reach its minimum" in n for n in plan.notes) == (binaries == 0)
+    full = plan_stacked(one_car(), prices([0.1] * 4), [svc], reduce=False)  # the looser bound: a binary, same plan
+    assert full.stats["n_binaries"] == 1
+    assert full.stats["objective"] == pytest.approx(plan.stats["objective"], abs=1e-9)

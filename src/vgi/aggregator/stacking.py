@@ -23,8 +23,27 @@ service's windows):
 * minimum size: with ``min_kw > 0`` a binary ``z[s,b]`` and ``min_kw z <= r <= M z`` (a mixed-integer
   programme, which HiGHS solves by branch and bound): a block held below the minimum would earn nothing, so the
   plan holds 0 or at least the minimum.  ``M`` is a bound of the block: at its least step, the plugged-in cars'
-  power ranges (``Cmax + Dmax``) capped by what their usable energy sustains for the duration; a block whose bound
+  power ranges (``Cmax + Dmax``) capped by what their usable energy sustains for the duration, and for a symmetric
+  service also half what they could hold both ways together (see :func:`_reserve_bound_kw`); a block whose bound
   is below the minimum is not offered (no binary).
+
+Exact reductions (``plan_stacked(..., reduce=True)``, the default; ``reduce=False`` builds every share and row
+above, and tests and ``benchmarks/bench_stacking.py`` check that both give the same optimum):
+
+* a block whose pay per kW held is not positive (``hours_b (availability + mileage) + utilisation energy <= 0``,
+  e.g. utilisation bought at a dear import price) has ``r`` bounded to 0 and no shares, coverage rows or binary:
+  ``r = 0`` with zero shares is feasible with any schedule and costs nothing, so no optimum needs more; so has a
+  block below the minimum size;
+* a session-step gets no share in a direction where it can hold nothing (``Cmax + Dmax = 0`` or no usable energy
+  ``e_max - e_floor``: its rows would force the share to 0);
+* where a car cannot discharge in a step its energy only rises, so the up row before the step implies the one
+  after it and the down row after the step the one before it; only those are written (and the reverse where it
+  cannot charge).
+
+These rely on each car's arrival energy being within ``[e_floor, e_max]`` (as
+:meth:`~vgi.schedule.problem.FleetOnGrid.from_sessions` builds it from an initial SoC in [0, 1]); a car outside it
+made the full model infeasible in every block covering its first step, where the reduced model checks only the
+blocks and directions it keeps.
 
 Objective (minimised, in the prices' currency)::
 
@@ -45,7 +64,7 @@ aggregator's table.  With no services the plan is the plain coupled LP (tests ch
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -162,12 +181,18 @@ def plan_stacked(
     prices: PriceInputs,
     services: Sequence[ServiceProduct | str] = (),
     options: ScheduleOptions | None = None,
+    *,
+    reduce: bool = True,
 ) -> StackedPlan:
     """Plan ``fleet`` to trade energy at ``prices`` and hold capacity for ``services`` (ids, paths or products).
 
     ``options`` carries wear, the unmet penalty, the coupled terms and the time limit, as for the coupled LP.
     Raises :class:`~vgi.errors.VgiError` on a currency mismatch, a service listed twice, blocks off the grid's
     steps or a solve that ends without a solution.
+
+    ``reduce`` (default) leaves out what cannot change the optimum: blocks that pay nothing per kW held, shares of
+    session-steps that can hold nothing, and the energy row at the end of a step that the other end's row implies
+    (see the module docstring); ``reduce=False`` builds the full model, for benchmarks and tests that compare the two.
     """
     options = options or ScheduleOptions()
     products = [get_service(s) for s in services]
@@ -242,8 +267,11 @@ def plan_stacked(
         ])
         # an upper bound of what each block can hold: per step, the plugged-in cars' power range (Cmax + Dmax)
         # capped by what each car's usable energy sustains for the delivery duration; the least step of the block
-        cap_k = _reserve_cap_kw(cmax, dmax, e_max - e_floor, eta_c, eta_d, svc)
-        cap_t = np.bincount(step, weights=cap_k, minlength=n_steps)
+        if reduce:
+            cap_t = _reserve_bound_kw(step, n_steps, cmax, dmax, e_max - e_floor, eta_c, eta_d, svc)
+        else:  # the full model's looser bound (each session-step's own range, both ways at once)
+            cap_k = _reserve_cap_kw(cmax, dmax, e_max - e_floor, eta_c, eta_d, svc)
+            cap_t = np.bincount(step, weights=cap_k, minlength=n_steps)
         bound = np.array([float(cap_t[a:b].min()) for a, b in blocks])
         too_small = bound < svc.min_kw
         if svc.min_kw > 0 and too_small.any():
@@ -251,9 +279,15 @@ def plan_stacked(
                          f"minimum of {svc.min_kw:g} kW with the cars plugged in (most: {bound.max():g} kW); "
                          "nothing is held there")
         upper = np.where(too_small, 0.0, bound)
-        r = new_cols(len(blocks), -(per_kw + util), upper)
+        weight = per_kw + util
+        # a block that pays nothing per kW held (utilisation energy costing more than the service pays) is never
+        # held at an optimum: r = 0 with every share 0 is feasible for any schedule and no worse, so it gets no
+        # shares, rows or binary (an exact reduction; r stays, bounded to 0, for the tables)
+        offered = (weight > 0) & (upper > 0) if reduce else ~too_small
+        shared_out = offered if reduce else np.ones(len(blocks), dtype=bool)  # blocks that get shares and rows
+        r = new_cols(len(blocks), -weight, np.where(offered, upper, 0.0))
         block_of_service.append((svc, blocks, r))
-        need_z = np.flatnonzero(~too_small) if svc.min_kw > 0 else np.zeros(0, dtype=np.int64)
+        need_z = np.flatnonzero(offered) if svc.min_kw > 0 else np.zeros(0, dtype=np.int64)
         if len(need_z):
             z = new_cols(len(need_z), 0.0, 1.0)
             integer += z.tolist()
@@ -263,17 +297,20 @@ def plan_stacked(
                      np.full(len(nb), -np.inf), np.zeros(len(nb)))
             new_rows([nb, nb], [r[need_z], z], [np.ones(len(nb)), np.full(len(nb), -svc.min_kw)],
                      np.zeros(len(nb)), np.full(len(nb), np.inf))
-        # block of each step (-1 outside)
+        # offered block of each step (-1 outside)
         block_at = np.full(n_steps, -1, dtype=np.int64)
-        for i, (a, b) in enumerate(blocks):
-            block_at[a:b] = i
-        ent = np.flatnonzero(block_at[step] >= 0)
+        for i in np.flatnonzero(shared_out):
+            block_at[blocks[i, 0]:blocks[i, 1]] = i
+        in_block = block_at[step] >= 0
         steps_held = np.flatnonzero(block_at >= 0)
         row_of_step = np.full(n_steps, -1, dtype=np.int64)
         row_of_step[steps_held] = np.arange(len(steps_held), dtype=np.int64)
-        for holds, terms in ((svc.holds_up, up_terms), (svc.holds_down, down_terms)):
+        for holds, terms, one_way in ((svc.holds_up, up_terms, "up"), (svc.holds_down, down_terms, "down")):
             if not holds:
                 continue
+            # an entry whose power range or usable energy is 0 can hold nothing this way: no share
+            cap_way = _reserve_cap_kw(cmax, dmax, e_max - e_floor, eta_c, eta_d, svc, one_way)
+            ent = np.flatnonzero(in_block & (cap_way > 0)) if reduce else np.flatnonzero(in_block)
             x = new_cols(len(ent), 0.0)
             terms.append((ent, x, svc.delivery_minutes / 60.0))
             # sum over the step's entries of x - r[block] >= 0
@@ -309,12 +346,18 @@ def plan_stacked(
         coef = (-hours_all / eta_d[ent_all]) if sign > 0 else (hours_all * eta_c[ent_all])
         lo = e_floor[kk] if sign > 0 else np.full(nk, -np.inf)
         hi = np.full(nk, np.inf) if sign > 0 else e_max[kk]
-        new_rows([idx, local], [model.e_col[kk], x_all], [np.ones(nk), coef], lo, hi)
+        # where the car cannot discharge in the step its energy only rises (e_after >= e_before), where it cannot
+        # charge it only falls: then one end's row implies the other's and only the binding end gets a row (up:
+        # the lower end, down: the higher end)
+        rises = ~has_d[kk] if reduce else np.zeros(nk, dtype=bool)
+        falls = (cmax[kk] <= 0) & ~rises if reduce else np.zeros(nk, dtype=bool)
+        skip_after, skip_before = (rises, falls) if sign > 0 else (falls, rises)
+        _energy_rows(new_rows, idx, local, x_all, coef, model.e_col[kk], ~skip_after, lo, hi)
         # energy before the step: the previous entry's e, or e_init for a session's first step
         first = is_first[kk]
-        prev = idx[~first]
         e0 = np.where(first, fleet.e_init_kwh[session[kk]], 0.0)
-        new_rows([prev, local], [model.e_col[kk[~first] - 1], x_all], [np.ones(len(prev)), coef], lo - e0, hi - e0)
+        before_col = np.where(first, -1, model.e_col[kk] - 1)
+        _energy_rows(new_rows, idx, local, x_all, coef, before_col, ~skip_before, lo - e0, hi - e0)
 
     n_cols = cursor
     base = model.matrix.tocoo()
@@ -331,7 +374,9 @@ def plan_stacked(
         rlo, rhi = model.row_lower, model.row_upper
     c_vec = np.concatenate(cost)
     t1 = time.perf_counter()
-    x, status, obj = _solve(matrix, c_vec, np.concatenate(col_lo), np.concatenate(col_hi), rlo, rhi, integer, options)
+    has_shares = any(len(t[0]) for t in (*up_terms, *down_terms))
+    x, status, obj = _solve(matrix, c_vec, np.concatenate(col_lo), np.concatenate(col_hi), rlo, rhi, integer, options,
+                            interior_point=has_shares)
     t2 = time.perf_counter()
 
     # ------------------------------------------------------------------ results
@@ -391,7 +436,7 @@ def plan_stacked(
         "objective": objective,
         "cost": -energy + wear,
         "status": status,
-        "solver": "highs-mip" if integer else "highs-ipm",
+        "solver": "highs-mip" if integer else ("highs-ipm" if has_shares else "highs"),
         "build_seconds": t1 - t0,
         "solve_seconds": t2 - t0,
         "unmet_penalty_per_kwh": model.penalty,
@@ -406,7 +451,30 @@ def plan_stacked(
     return StackedPlan(sched, held_df, streams, up_kw, down_kw, prices.currency, tuple(notes), stats)
 
 
-def _reserve_cap_kw(
+def _energy_rows(
+    new_rows: Callable[..., None],
+    idx: np.ndarray,
+    local: np.ndarray,
+    x_all: np.ndarray,
+    coef: np.ndarray,
+    e_col: np.ndarray,
+    keep: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+) -> None:
+    """Rows ``lo <= e + sum coef x <= hi`` for the entries ``idx[keep]`` (``e_col`` -1: no energy column, a
+    constant already in ``lo``/``hi``); ``local`` maps each x term to its entry."""
+    renum = np.full(len(idx), -1, dtype=np.int64)
+    renum[keep] = np.arange(int(keep.sum()), dtype=np.int64)
+    with_e = keep & (e_col >= 0)
+    term = keep[local]
+    new_rows([renum[with_e], renum[local[term]]], [e_col[with_e], x_all[term]],
+             [np.ones(int(with_e.sum())), coef[term]], lo[keep], hi[keep])
+
+
+def _reserve_bound_kw(
+    step: np.ndarray,
+    n_steps: int,
     cmax: np.ndarray,
     dmax: np.ndarray,
     usable_kwh: np.ndarray,
@@ -414,13 +482,36 @@ def _reserve_cap_kw(
     eta_d: np.ndarray,
     svc: ServiceProduct,
 ) -> np.ndarray:
+    """Most kW the fleet could hold for ``svc`` at each step (T,), a bound: the sum over the plugged-in session-steps
+    of what each could hold (:func:`_reserve_cap_kw`).  A symmetric service needs ``r`` both ways from the same
+    cars: ``x_up + x_down <= Cmax + Dmax`` (the two headroom rows added) and ``x_up D/eta_d + x_down D eta_c <=
+    e_max - e_floor`` (the two energy rows after the step), so ``2 r <= sum (x_up + x_down) <= sum min(Cmax + Dmax,
+    usable / min(D/eta_d, D eta_c))`` as well."""
+    bound = np.bincount(step, weights=_reserve_cap_kw(cmax, dmax, usable_kwh, eta_c, eta_d, svc), minlength=n_steps)
+    if svc.holds_up and svc.holds_down:
+        hours = svc.delivery_minutes / 60.0
+        both = np.minimum(cmax + dmax, usable_kwh / (hours * np.minimum(1.0 / eta_d, eta_c)))
+        bound = np.minimum(bound, 0.5 * np.bincount(step, weights=np.maximum(both, 0.0), minlength=n_steps))
+    return bound
+
+
+def _reserve_cap_kw(
+    cmax: np.ndarray,
+    dmax: np.ndarray,
+    usable_kwh: np.ndarray,
+    eta_c: np.ndarray,
+    eta_d: np.ndarray,
+    svc: ServiceProduct,
+    direction: str | None = None,
+) -> np.ndarray:
     """Most kW each session-step could hold for ``svc`` (a bound, not a plan): its power range ``Cmax + Dmax``,
-    capped by the usable energy ``e_max - e_floor`` over the delivery duration in each direction held."""
+    capped by the usable energy ``e_max - e_floor`` over the delivery duration in each direction held (or only
+    in ``direction``, ``up`` or ``down``, when given)."""
     hours = svc.delivery_minutes / 60.0
     cap = cmax + dmax
-    if svc.holds_up:
+    if svc.holds_up and direction in (None, "up"):
         cap = np.minimum(cap, usable_kwh * eta_d / hours)
-    if svc.holds_down:
+    if svc.holds_down and direction in (None, "down"):
         cap = np.minimum(cap, usable_kwh / (eta_c * hours))
     return np.maximum(cap, 0.0)
 
@@ -434,6 +525,7 @@ def _solve(
     row_upper: np.ndarray,
     integer: list[int],
     options: ScheduleOptions,
+    interior_point: bool = True,
 ) -> tuple[np.ndarray, str, float]:
     import highspy
 
@@ -446,9 +538,11 @@ def _solve(
     h.setOptionValue("mip_feasibility_tolerance", 1e-9)
     if options.time_limit_s is not None:
         h.setOptionValue("time_limit", float(options.time_limit_s))
-    if not integer:
+    if not integer and interior_point:
         # the reserve shares make the LP highly degenerate: interior point with crossover solved the benchmark's
-        # 300-session instance in 11 s where dual simplex took 28 s (benchmarks/bench_stacking.py)
+        # 1000-session instance in 20 s where dual simplex took 43 s (presolve off; at 300 sessions dual simplex took
+        # 3 s without presolve and 16 s with it, interior point 3-4 s; docs/stacking.md).  Without
+        # shares (no block worth holding) the model is the plain LP, where HiGHS's own choice (dual simplex) is faster
         h.setOptionValue("solver", "ipm")
         h.setOptionValue("run_crossover", "on")
     lp = highspy.HighsLp()
