@@ -76,6 +76,43 @@ def test_holding_against_arbitrage_by_hand(price_per_mw_h: float, held_kw: float
     assert plan.total_revenue == pytest.approx(best)
 
 
+@pytest.mark.parametrize("factor", [1.0, 0.5, 0.3])
+def test_derating_factor_scales_the_capacity_pay_of_a_forced_hold(factor: float) -> None:
+    # two identical cars at flat prices have nothing better to do than hold: each holds min(10 kW headroom,
+    # 20 kWh / 1 h) = 10 kW, 20 kW in all, whatever the factor (any positive pay makes the hold worth it).  A
+    # capacity market pays per de-rated kW: 20 kW x factor x 0.05 GBP/kW/h (50 GBP/MW/h) x 4 h = 4.0 x factor GBP
+    fleet = fleet_from_rows([CAR, CAR], 4)
+    svc = service(kind="capacity", availability_price_per_mw_h=50.0, derating_factor=factor)
+    plan = plan_stacked(fleet, prices([0.1] * 4), [svc])
+    assert plan.held["held_kw"].tolist() == pytest.approx([20.0])
+    assert plan.held["derated_kw"].tolist() == pytest.approx([20.0 * factor])
+    assert plan.held["availability"].tolist() == pytest.approx([4.0 * factor])
+    assert plan.streams["capacity:test"] == pytest.approx(4.0 * factor)
+    assert "availability:test" not in plan.streams
+    assert plan.stats["objective"] == pytest.approx(-4.0 * factor)
+    assert plan.total_revenue == pytest.approx(4.0 * factor)
+    # the same hold with no de-rating earns 1/factor times as much
+    full = plan_stacked(fleet, prices([0.1] * 4), [svc.with_(derating_factor=1.0)])
+    assert plan.streams["capacity:test"] == pytest.approx(factor * full.streams["capacity:test"])
+
+
+@pytest.mark.parametrize(("factor", "held_kw", "total"), [(0.9, 10.0, 9.0), (0.7, 0.0, 8.0)])
+def test_a_low_derating_factor_makes_holding_lose_to_arbitrage(factor: float, held_kw: float, total: float) -> None:
+    # as in test_holding_against_arbitrage_by_hand, at 250 GBP/MW/h (0.25 GBP/kW/h) but paid per de-rated kW:
+    # revenue = 8 + r (4 x 0.25 x factor - 0.8), so the car holds all 10 kW iff factor > 0.8 and nothing below.
+    # factor 0.9: 8 + 10 x (0.9 - 0.8) = 9.0, all of it capacity pay (10 kW x 0.9 x 0.25 x 4 h), no arbitrage left;
+    # factor 0.7: holding would give 8 + 10 x (0.7 - 0.8) = 7.0 < 8.0, so it trades energy only (8.0)
+    svc = service(kind="capacity", availability_price_per_mw_h=250.0, derating_factor=factor)
+    plan = plan_stacked(one_car(), prices(PEAKY), [svc])
+    assert plan.held["held_kw"].tolist() == pytest.approx([held_kw], abs=1e-7)
+    assert plan.total_revenue == pytest.approx(total)
+    assert -plan.stats["objective"] == pytest.approx(total)
+    assert plan.streams["capacity:test"] == pytest.approx(held_kw * factor * 0.25 * 4, abs=1e-7)
+    assert plan.streams["energy"] == pytest.approx(total - held_kw * factor * 0.25 * 4, abs=1e-7)
+    grid = np.linspace(0, 10, 101)
+    assert plan.total_revenue == pytest.approx(max(8 + r * (4 * 0.25 * factor - 0.8) for r in grid))
+
+
 def test_streams_add_up_to_the_objective_with_wear_and_utilisation() -> None:
     svc = service(availability_price_per_mw_h=250.0, utilisation_up=0.1)
     plan = plan_stacked(one_car(), prices(PEAKY), [svc], ScheduleOptions(wear_cost_per_kwh=0.01))
@@ -236,6 +273,9 @@ def test_capacity_market_prices_follow_the_clearing_prices_over_each_delivery_ye
         assert svc.availability_price_per_mw_h * 3 * days / 1000 == pytest.approx(gbp_per_kw_year, abs=0.02), sid
         assert svc.verification == "secondary" and f"{gbp_per_kw_year:.0f}" in " ".join(svc.source), sid
         assert "de-rat" in svc.assumptions["availability_price_per_mw_h"], sid
+        # the Storage (Duration 3h) factor of each auction was not found: no de-rating, said so in the file
+        assert svc.delivery_minutes == 180 and svc.derating_factor == 1.0, sid
+        assert svc.assumptions["derating_factor"].startswith("NOT FOUND"), sid
 
 
 def test_cn_regulation_is_paid_the_published_mileage_cap() -> None:
@@ -253,6 +293,9 @@ def test_bad_service_input_is_a_clear_error() -> None:
         service(block_minutes=250)
     with pytest.raises(VgiError, match="assumption 'nope'"):
         service(assumptions={"nope": "x"})
+    for bad in (0.0, -0.2, 1.5):
+        with pytest.raises(VgiError, match="derating_factor"):
+            service(derating_factor=bad)
     with pytest.raises(VgiError, match="priced in CNY"):
         plan_stacked(one_car(), prices([0.1] * 4), [service(currency="CNY")])
     with pytest.raises(VgiError, match="unknown service"):
@@ -330,6 +373,7 @@ def test_scenario_direct_v2g_holds_services_and_reports_each_stream(tmp_path: Pa
 
     html = revenue_streams_html(res)
     assert "availability:cn-test-reg" in html and "direct-v2g" in html
+    assert "derated_kw" in html  # the capacity held, before and after de-rating
 
 
 def test_scenario_services_need_the_direct_v2g_mode_and_known_ids() -> None:

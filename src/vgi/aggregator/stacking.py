@@ -30,10 +30,10 @@ service's windows):
 Exact reductions (``plan_stacked(..., reduce=True)``, the default; ``reduce=False`` builds every share and row
 above, and tests and ``benchmarks/bench_stacking.py`` check that both give the same optimum):
 
-* a block whose pay per kW held is not positive (``hours_b (availability + mileage) + utilisation energy <= 0``,
-  e.g. utilisation bought at a dear import price) has ``r`` bounded to 0 and no shares, coverage rows or binary:
-  ``r = 0`` with zero shares is feasible with any schedule and costs nothing, so no optimum needs more; so has a
-  block below the minimum size;
+* a block whose pay per kW held is not positive (``hours_b (availability x de-rating + mileage) + utilisation
+  energy <= 0``, e.g. utilisation bought at a dear import price) has ``r`` bounded to 0 and no shares, coverage
+  rows or binary: ``r = 0`` with zero shares is feasible with any schedule and costs nothing, so no optimum needs
+  more; so has a block below the minimum size;
 * a session-step gets no share in a direction where it can hold nothing (``Cmax + Dmax = 0`` or no usable energy
   ``e_max - e_floor``: its rows would force the share to 0);
 * where a car cannot discharge in a step its energy only rises, so the up row before the step implies the one
@@ -48,10 +48,12 @@ blocks and directions it keeps.
 Objective (minimised, in the prices' currency)::
 
     energy cost + wear + unmet penalty + coupled penalties
-      - sum_{s,b} r[s,b] hours_b (availability price_s + mileage pay_s)
+      - sum_{s,b} r[s,b] hours_b (availability price_s x derating factor_s + mileage pay_s)
       - sum_{s,b} r[s,b] dt (u_up_s sum_{t in b} sell_t - u_down_s sum_{t in b} buy_t)
 
-The last line is the expected energy of utilisation: ``u`` is the share of the held kW the service delivers on
+A capacity market pays per kW of de-rated capacity, so the availability price is scaled by the service's
+``derating_factor`` (1 for a service that pays every held kW); the reserve rows still back the whole kW held.  The
+last line is the expected energy of utilisation: ``u`` is the share of the held kW the service delivers on
 average; up-delivery is export sold at the export price, down-delivery import bought at the import price.  It is
 an expectation over calls, not a change of the planned energy (the energy rows cover the worst call instead).
 
@@ -121,8 +123,9 @@ class StackedPlan:
     Attributes:
         schedule: charge and discharge per session and step (strategy ``stacked``).
         held: one row per service and block offered: ``service``, ``kind``, ``direction``, ``block_start``,
-            ``block_end`` (local times of the service), ``start_step``, ``stop_step``, ``held_kw``,
-            ``availability``, ``utilisation``, ``mileage`` (revenue of the block, currency).
+            ``block_end`` (local times of the service), ``start_step``, ``stop_step``, ``held_kw``, ``derated_kw``
+            (``held_kw`` x the service's de-rating factor: the kW the buyer pays for), ``availability``,
+            ``utilisation``, ``mileage`` (revenue of the block, currency).
         streams: revenue per stream, currency (positive: earned; ``energy`` is minus the energy bill, ``wear``
             minus the wear cost).
         reserve_up_kw / reserve_down_kw: total held per step, kW (T,).
@@ -260,7 +263,7 @@ def plan_stacked(
             continue
         hours = (blocks[:, 1] - blocks[:, 0]) * dt
         # objective weight of r per block: availability + mileage + expected utilisation energy
-        per_kw = hours * (svc.availability_price_per_kw_h + svc.mileage_price_per_kw_h)
+        per_kw = hours * (svc.availability_pay_per_kw_h + svc.mileage_price_per_kw_h)
         util = np.array([
             (svc.utilisation_up * prices.sell[a:b].sum() - svc.utilisation_down * prices.buy[a:b].sum()) * dt
             for a, b in blocks
@@ -405,7 +408,7 @@ def plan_stacked(
             if held < 1e-9:
                 held = 0.0
             block_h = (b - a) * dt
-            avail = held * block_h * svc.availability_price_per_kw_h
+            avail = held * block_h * svc.availability_pay_per_kw_h
             util_pay = held * dt * (svc.utilisation_up * float(prices.sell[a:b].sum())
                                     - svc.utilisation_down * float(prices.buy[a:b].sum()))
             mileage = held * block_h * svc.mileage_price_per_kw_h
@@ -419,7 +422,7 @@ def plan_stacked(
             held_rows.append({
                 "service": svc.id, "kind": svc.kind, "direction": svc.direction,
                 "block_start": clock[a], "block_end": end[b - 1], "start_step": int(a), "stop_step": int(b),
-                "held_kw": held, "availability": avail,
+                "held_kw": held, "derated_kw": held * svc.derating_factor, "availability": avail,
                 "utilisation": util_pay, "mileage": mileage,
             })
         streams[f"{label}:{svc.id}"] = totals[label]
@@ -429,7 +432,7 @@ def plan_stacked(
             streams[f"mileage:{svc.id}"] = totals["mileage"]
     streams["wear"] = -wear
     columns = ["service", "kind", "direction", "block_start", "block_end", "start_step", "stop_step", "held_kw",
-               "availability", "utilisation", "mileage"]
+               "derated_kw", "availability", "utilisation", "mileage"]
     held_df = pd.DataFrame(held_rows, columns=columns)
     objective = obj + model.offset
     stats: dict[str, float | int | str] = {

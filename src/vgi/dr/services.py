@@ -4,7 +4,8 @@ A :class:`ServiceProduct` says what a buyer pays for capacity *held* (not energy
 (``up``: discharge more or charge less, the response to low frequency; ``down``: charge more or discharge less;
 ``symmetric``: the same kW both ways), the contract blocks (GB: six 4-hour EFA blocks from 23:00), the clock windows
 in which blocks are offered, the minimum size of one offer, how long the unit must sustain full delivery (which sets
-the energy it must keep in reserve), the availability price per MW and hour held, the expected utilisation (the
+the energy it must keep in reserve), the availability price per MW and hour held, the de-rating factor (the share of
+each held kW the buyer pays for: a capacity market pays per kW of de-rated capacity), the expected utilisation (the
 share of the held kW delivered on average, whose energy is bought or sold at the energy price) and, for Chinese
 regulation markets, the mileage paid per MW of regulation movement.
 
@@ -49,7 +50,14 @@ class ServiceProduct(BaseModel):
         min_mw: least capacity of one offer per block (a block held below it earns nothing, so the planner holds
             either 0 or at least this); 0: no minimum.
         delivery_minutes: how long the unit must be able to sustain full delivery of what it holds.
-        availability_price_per_mw_h: paid per MW held per hour of the block (currency/MW/h).
+        availability_price_per_mw_h: paid per MW held per hour of the block (currency/MW/h); for a capacity market,
+            per MW of *de-rated* capacity (see ``derating_factor``).
+        derating_factor: the share of each held kW the service pays availability for, a dimensionless number in
+            (0, 1] (default 1: every held kW is paid).  A capacity market pays per kW of de-rated capacity: a
+            duration-limited unit holding ``P`` kW of connection capacity earns ``price x derating_factor x P``
+            per hour held.  It scales the availability (or capacity) pay only, not the utilisation energy (the
+            energy delivered is the held kW's) nor the mileage; the energy reserve and ``min_mw`` apply to the kW
+            held before de-rating.
         utilisation_up / utilisation_down: expected energy delivered, as a share of the held kW over the block's
             hours (up: exported, paid at the export price; down: imported, paid for at the import price).
         mileage_mw_per_mw_h: expected regulation mileage (MW of movement) per MW held per hour (CN markets).
@@ -77,6 +85,7 @@ class ServiceProduct(BaseModel):
     min_mw: float = Field(0.0, ge=0.0)
     delivery_minutes: float = Field(gt=0.0)
     availability_price_per_mw_h: float
+    derating_factor: float = Field(1.0, gt=0.0, le=1.0)
     utilisation_up: float = Field(0.0, ge=0.0, le=1.0)
     utilisation_down: float = Field(0.0, ge=0.0, le=1.0)
     mileage_mw_per_mw_h: float = Field(0.0, ge=0.0)
@@ -118,8 +127,15 @@ class ServiceProduct(BaseModel):
 
     @property
     def availability_price_per_kw_h(self) -> float:
-        """Currency per kW held per hour."""
+        """The quoted price in currency per kW (of de-rated capacity, for a capacity market) per hour, before the
+        de-rating factor."""
         return self.availability_price_per_mw_h / 1000.0
+
+    @property
+    def availability_pay_per_kw_h(self) -> float:
+        """What one kW *held* earns per hour: the price x the de-rating factor (currency/kW/h).  The planner's
+        objective and every availability / capacity stream use this."""
+        return self.availability_price_per_kw_h * self.derating_factor
 
     @property
     def mileage_price_per_kw_h(self) -> float:

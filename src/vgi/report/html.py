@@ -249,13 +249,14 @@ def revenue_streams_html(res: Results) -> str:
     out.append(
         f'<p class="note">{html.escape(res.currency)} over the simulated grid, positive earned. energy: minus the '
         "energy bill at the aggregator's prices; demand_response: event payments less penalties, before the "
-        "drivers' share; availability / capacity: paid for capacity held; utilisation: expected energy of calls "
+        "drivers' share; availability / capacity: paid for capacity held (a capacity market per de-rated kW: "
+        "derated_kw = held_kw x the service's de-rating factor); utilisation: expected energy of calls "
         "at the energy price; mileage: regulation mileage pay; wear: battery wear. See docs/stacking.md.</p>"
     )
     held = res.services_held()
     if len(held):
-        cols = ["mode", "service", "direction", "block_start", "block_end", "held_kw", "availability",
-                "utilisation", "mileage"]
+        cols = ["mode", "service", "direction", "block_start", "block_end", "held_kw", "derated_kw",
+                "availability", "utilisation", "mileage"]
         rows_h = [[*r[:3], f"{r[3]:%Y-%m-%d %H:%M}", f"{r[4]:%H:%M}", *r[5:]]
                   for r in held[cols].itertuples(index=False, name=None)]
         out.append("<h3>Capacity held</h3>" + table_html(cols, rows_h, cls="held"))
