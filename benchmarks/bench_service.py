@@ -16,7 +16,10 @@ authenticate, boot, start), meter messages per second, the p50/p99 round trip of
 parsed, validated, stored), the pass's snapshot + re-plan time and its time to deliver every profile, meter rows
 stored per second and per transaction of the service's meter batcher; then the store's write rate for meter values
 one per call (as the CSMS wrote them before the batcher) and batched, and the ratios of the load phase to the
-baseline.  Everything stops by itself; counts and times are bounded by the flags.
+baseline.  Everything stops by itself; counts and times are bounded by the flags.  The run never hangs silently:
+a child process that ends early stops it with the step it was waiting for (its traceback above), and a step
+that waits ``--stall-s`` past its expected time first has every process write its thread stacks (faulthandler)
+and asyncio tasks to stderr (``kill -USR1`` / ``-USR2`` on a child does the same by hand).
 
 Charge point passwords are hashed with scrypt at log2 n = ``--hash-log2-n`` (default 10; the store's own is 14,
 which costs 16 times as much per handshake: ``--hash-log2-n 14`` measures the real storm).  On a shared machine
@@ -28,14 +31,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import collections
+import contextlib
+import faulthandler
 import json
 import multiprocessing as mp
 import os
 import random
+import signal
 import statistics
+import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -54,6 +63,72 @@ def _cp_id(number: int) -> str:
     return f"BENCH{number:05d}"
 
 
+# ------------------------------------------------------------------------------------- never a silent hang
+
+
+def _debuggable(loop: asyncio.AbstractEventLoop | None = None) -> None:
+    """In a child process, first without ``loop`` (before anything else), then with it: SIGUSR1 writes every
+    thread's stack to stderr (from C, so also while the event loop is blocked), SIGUSR2 every asyncio task's
+    (identical stacks once, with their count; ignored until the loop runs)."""
+    if loop is None:
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
+        signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+    else:
+        loop.add_signal_handler(signal.SIGUSR2, _dump_tasks)
+
+
+def _dump_tasks() -> None:
+    groups: collections.Counter[tuple[str, ...]] = collections.Counter()
+    for task in asyncio.all_tasks():
+        frames = tuple(f"{f.f_code.co_filename}:{f.f_lineno} {f.f_code.co_qualname}" for f in task.get_stack())
+        groups[(task.get_coro().__qualname__, *frames)] += 1  # type: ignore[union-attr]
+    print(f"--- process {os.getpid()}: {sum(groups.values())} asyncio tasks", file=sys.stderr)
+    for (name, *frames), count in groups.most_common():
+        print(f"{count} x task {name}", file=sys.stderr)
+        for frame in frames:
+            print(f"    {frame}", file=sys.stderr)
+    sys.stderr.flush()
+
+
+@dataclass
+class _Child:
+    """A child process (the service or a client) and the parent's end of its pipe."""
+
+    name: str
+    process: Any
+    pipe: Any
+
+
+def _spawn(name: str, target: Any, args: tuple[Any, ...]) -> _Child:
+    """Start ``target(*args, child_end)`` in a spawned process.  The parent closes its copy of the child's end,
+    so that a child that dies is seen at once (EOF) instead of being waited for without end."""
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    process = ctx.Process(target=target, args=(*args, child), name=name)
+    process.start()
+    child.close()
+    return _Child(name, process, parent)
+
+
+def _recv(child: _Child, what: str, bound_s: float, everyone: list[_Child]) -> Any:
+    """The next message from ``child``; a child that ended, or no message within ``bound_s``, stops the run with a
+    message naming the step (on a stall, every child's thread and task stacks are written to stderr first)."""
+    if not child.pipe.poll(bound_s):
+        for other in everyone:
+            if other.process.is_alive() and other.process.pid is not None:
+                for sig in (signal.SIGUSR1, signal.SIGUSR2):
+                    os.kill(other.process.pid, sig)
+        time.sleep(2.0)
+        raise SystemExit(f"bench_service: {child.name} sent nothing for {bound_s:.0f} s while waiting for {what} "
+                         "(a stall: the stacks of every process are above)")
+    try:
+        return child.pipe.recv()
+    except EOFError:
+        child.process.join(5)
+        raise SystemExit(f"bench_service: {child.name} ended (exit code {child.process.exitcode}) while waiting "
+                         f"for {what}; its error is above") from None
+
+
 # ------------------------------------------------------------------------------------------------ the service
 
 
@@ -68,6 +143,7 @@ def _count_rows(store: Any) -> int:
 
 def _service_main(db_url: str, schema: str | None, site_limit_kw: float | None, conn: Any) -> None:
     """The service process: start, say where it listens, then run one loop pass per 'tick' asked for."""
+    _debuggable()
     from vgi.service.app import build_service
     from vgi.service.config import ListenConfig, ServiceConfig, VtnConfig
 
@@ -76,6 +152,7 @@ def _service_main(db_url: str, schema: str | None, site_limit_kw: float | None, 
                         site_limits_kw={"depot": site_limit_kw} if site_limit_kw else {})
 
     async def main() -> None:
+        _debuggable(asyncio.get_running_loop())
         service = build_service(cfg)
         await service.start(loop=False)  # the passes are asked for below, at known moments
         assert service.store is not None and service.fleet is not None
@@ -203,8 +280,10 @@ class _Cp:
 def _client_main(url: str, numbers: list[int], interval_s: float, seconds: float, conn: Any) -> None:
     """A client process: connect its charge points, say so, then meter for ``seconds`` from the start time (epoch
     s) the parent sends once every client is connected."""
+    _debuggable()
 
     async def main() -> dict[str, Any]:
+        _debuggable(asyncio.get_running_loop())
         cps = [_Cp(_cp_id(n), "1.6" if n % 2 == 0 else "2.0.1", url) for n in numbers]
         plugged_in = datetime.now(UTC) - timedelta(hours=1)
         gate = asyncio.Semaphore(50)  # handshakes in flight from this process
@@ -250,34 +329,38 @@ def _quantiles(values: list[float]) -> list[float]:
     return statistics.quantiles(values, n=100, method="inclusive") if len(values) >= 2 else [float("nan")] * 99
 
 
-def _phase(service: Any, ocpp_port: int, first: int, count: int, args: argparse.Namespace) -> dict[str, Any]:
-    ctx = mp.get_context("spawn")
+def _phase(service: _Child, ocpp_port: int, first: int, count: int, args: argparse.Namespace) -> dict[str, Any]:
     url = f"ws://127.0.0.1:{ocpp_port}/ocpp/"
     numbers = list(range(first, first + count))
     shares = [numbers[i :: args.processes] for i in range(args.processes) if numbers[i :: args.processes]]
-    pipes, procs = [], []
     connect_t0 = time.perf_counter()
-    for share in shares:
-        parent, child = ctx.Pipe()
-        pipes.append(parent)
-        procs.append(ctx.Process(target=_client_main, args=(url, share, args.interval, args.seconds, child)))
-    for p in procs:
-        p.start()
-    connected = [pipe.recv() for pipe in pipes]
-    connect_wall_s = time.perf_counter() - connect_t0
-    start_at = time.time() + 1.0
-    for pipe in pipes:
-        pipe.send(start_at)
-    service.send("count")
-    rows_before, commits_before, batched_before = service.recv()
-    time.sleep(max(start_at + args.seconds / 2 - time.time(), 0.0))
-    service.send("tick")
-    tick = service.recv()
-    results = [pipe.recv() for pipe in pipes]
-    for p in procs:
-        p.join(60)
-    service.send("count")
-    rows_after, commits_after, batched_after = service.recv()
+    clients = [_spawn(f"client {i + 1}", _client_main, (url, share, args.interval, args.seconds))
+               for i, share in enumerate(shares)]
+    everyone = [service, *clients]
+    stall = args.stall_s
+    try:
+        # a handshake's password check: about 0.023 s at log2 n = 10 here, twice as long per step of log2 n
+        storm_s = count * 0.023 * 2 ** (args.hash_log2_n - 10)
+        connected = [_recv(c, "its charge points to connect", storm_s + stall, everyone) for c in clients]
+        connect_wall_s = time.perf_counter() - connect_t0
+        start_at = time.time() + 1.0
+        for c in clients:
+            c.pipe.send(start_at)
+        service.pipe.send("count")
+        rows_before, commits_before, batched_before = _recv(service, "the meter row count", stall, everyone)
+        time.sleep(max(start_at + args.seconds / 2 - time.time(), 0.0))
+        service.pipe.send("tick")
+        tick = _recv(service, "the loop's passes", stall, everyone)
+        # the metering ends at start_at + seconds; then each charge point's stop (answered within 60 s)
+        results = [_recv(c, "its meter round trips", max(start_at + args.seconds - time.time(), 0.0) + 60 + stall,
+                         everyone) for c in clients]
+    finally:
+        for c in clients:
+            c.process.join(60)
+            if c.process.is_alive():
+                c.process.terminate()
+    service.pipe.send("count")
+    rows_after, commits_after, batched_after = _recv(service, "the meter row count", stall, everyone)
     timed = [tuple(r) for res in results for r in res["rtts"]]
     rtts = sorted(r for _, r in timed)
     begin, end = tick["window"]
@@ -323,6 +406,8 @@ def _count_and_limits(args: argparse.Namespace) -> None:
         raise SystemExit(f"need 1 <= --interval <= --seconds <= {MAX_SECONDS}")
     if not 1 <= args.processes <= 16:
         raise SystemExit("need 1 <= --processes <= 16")
+    if not 1 <= args.stall_s <= MAX_SECONDS:
+        raise SystemExit(f"need 1 <= --stall-s <= {MAX_SECONDS}")
 
 
 def _register(db_url: str, schema: str | None, count: int, log2_n: int) -> None:
@@ -360,6 +445,9 @@ def main() -> None:
     parser.add_argument("--hash-log2-n", type=int, default=10, choices=range(10, 21), metavar="10..20",
                         help="scrypt cost of the charge points' password hashes (the store's own: 14)")
     parser.add_argument("--store-rows", type=int, default=2000, help="rows of the store write-rate measure")
+    parser.add_argument("--stall-s", type=float, default=120.0,
+                        help="seconds a step may wait past its expected time before the run stops with every "
+                             "process's stacks on stderr (default 120)")
     args = parser.parse_args()
     _count_and_limits(args)
     total = args.baseline + args.charge_points
@@ -381,21 +469,20 @@ def main() -> None:
             print(f"vgi service load: {total} charge points registered in {time.perf_counter() - t0:.1f} s; "
                   f"database {db_url.split('@')[-1]}{f' schema {schema}' if schema else ''}; "
                   f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
-            ctx = mp.get_context("spawn")
-            parent, child = ctx.Pipe()
-            server = ctx.Process(target=_service_main, args=(db_url, schema, args.site_limit_kw, child))
-            server.start()
+            server = _spawn("the service", _service_main, (db_url, schema, args.site_limit_kw))
             try:
-                port = parent.recv()["ocpp_port"]
-                parent.send("tick")  # a first pass with no car: imports, tariff tables and JIT out of the figures
-                parent.recv()
-                phases = [("baseline", _phase(parent, port, 0, args.baseline, args)),
-                          ("load", _phase(parent, port, args.baseline, args.charge_points, args))]
+                port = _recv(server, "the service to start", args.stall_s, [server])["ocpp_port"]
+                server.pipe.send("tick")  # a first pass with no car: imports, tariff tables and JIT out of the figures
+                _recv(server, "a first pass", args.stall_s, [server])
+                phases = [("baseline", _phase(server, port, 0, args.baseline, args)),
+                          ("load", _phase(server, port, args.baseline, args.charge_points, args))]
             finally:
-                parent.send("stop")
-                server.join(60)
-                if server.is_alive():
-                    server.terminate()
+                if server.process.is_alive():
+                    with contextlib.suppress(OSError):
+                        server.pipe.send("stop")
+                server.process.join(60)
+                if server.process.is_alive():
+                    server.process.terminate()
             writes = _store_write_rate(db_url, schema, args.store_rows)
         finally:
             if admin is not None:

@@ -2,18 +2,23 @@
 
 Many charge points' meter messages are committed in one transaction; each ``add`` returns only once its own
 readings are committed; a repeated reading is stored once; a message the store refuses fails alone; ``flush`` and
-``close`` leave nothing queued.
+``close`` leave nothing queued; no caller waits for ever (a stopped writer fails what it left, a long flush
+warns).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-from vgi.service.batching import MeterBatcher
+from vgi.service import batching
+from vgi.service.batching import BatcherStopped, MeterBatcher
 from vgi.service.store import MeterReading, Store, StoreError
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
@@ -135,3 +140,81 @@ def test_flush_and_close_leave_nothing_queued(store: Store) -> None:
 
     asyncio.run(asyncio.wait_for(body(), 30))
     assert sorted(_stored(store)) == [("CP0", 0.0), ("CP1", 1.0), ("CP2", 2.0), ("CP7", 7.0), ("CP8", 8.0)]
+
+
+def _gate_first_write(store: Store, monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Hold the store's first add_meter_values (in the writer's thread) until the returned event is set."""
+    gate = threading.Event()
+    original = store.add_meter_values
+    calls = []
+
+    def gated(readings: Any) -> int:
+        calls.append(1)
+        if len(calls) == 1 and not gate.wait(10):
+            raise AssertionError("the test never opened the gate")
+        return original(readings)
+
+    monkeypatch.setattr(store, "add_meter_values", gated)
+    return gate
+
+
+def test_a_message_arriving_while_close_flushes_is_committed_not_failed(store: Store,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """close() used to stop queueing only after its flush: a message queued meanwhile was taken by the writer
+    and then cancelled with it (its caller failed although its readings were being written)."""
+    gate = _gate_first_write(store, monkeypatch)
+
+    async def body() -> None:
+        batcher = MeterBatcher(store)
+        first = asyncio.create_task(batcher.add([_reading("CP1", 0, 1.0)]))
+        await asyncio.sleep(0.05)  # the writer holds CP1's batch in the gated store call
+        closing = asyncio.create_task(batcher.close())
+        await asyncio.sleep(0.05)  # close() waits for CP1
+        second = asyncio.create_task(batcher.add([_reading("CP2", 0, 2.0)]))  # arrives during the flush
+        await asyncio.sleep(0.05)
+        gate.set()
+        await asyncio.wait_for(asyncio.gather(first, closing, second), 10)  # raises if CP2 failed
+
+    asyncio.run(body())
+    assert sorted(_stored(store)) == [("CP1", 1.0), ("CP2", 2.0)]
+
+
+def test_a_writer_that_stops_fails_its_queued_messages_instead_of_leaving_them_waiting(store: Store) -> None:
+    async def body() -> list[BaseException | None]:
+        batcher = MeterBatcher(store, linger_s=30.0)  # the writer waits 30 s for more before writing
+        waiting = [asyncio.create_task(batcher.add([_reading(f"CP{n}", 0, float(n))])) for n in range(2)]
+        await asyncio.sleep(0.05)
+        assert batcher._task is not None
+        batcher._task.cancel()  # the writer stops (here: cancelled) with both messages queued
+        # before the fix both callers waited for ever (the wait_for below timed out)
+        done = await asyncio.wait_for(asyncio.gather(*waiting, return_exceptions=True), 5)
+        batcher.linger_s = 0.0
+        await asyncio.wait_for(batcher.add([_reading("CP9", 0, 9.0)]), 5)  # a new writer takes the next one
+        return list(done)
+
+    outcomes = asyncio.run(body())
+    assert all(isinstance(o, BatcherStopped) for o in outcomes), outcomes
+    assert _stored(store) == [("CP9", 9.0)]
+
+
+def test_a_flush_that_waits_long_says_so(store: Store, monkeypatch: pytest.MonkeyPatch,
+                                         caplog: pytest.LogCaptureFixture) -> None:
+    gate = _gate_first_write(store, monkeypatch)
+    monkeypatch.setattr(batching, "FLUSH_WARN_S", 0.05)
+
+    async def body() -> None:
+        batcher = MeterBatcher(store)
+        adding = asyncio.create_task(batcher.add([_reading("CP1", 0, 1.0)]))
+        await asyncio.sleep(0.02)
+        flushing = asyncio.create_task(batcher.flush())
+        await asyncio.sleep(0.3)  # about six warning periods with the writer held
+        assert not flushing.done()
+        gate.set()
+        await asyncio.wait_for(asyncio.gather(adding, flushing), 10)
+        await batcher.close()
+
+    with caplog.at_level(logging.WARNING, logger="vgi.service.batching"):
+        asyncio.run(body())
+    warnings = [r.getMessage() for r in caplog.records if "flush has waited" in r.getMessage()]
+    assert warnings and "1 message(s)" in warnings[0] and "writer running" in warnings[0]
+    assert _stored(store) == [("CP1", 1.0)]

@@ -4,7 +4,10 @@
 the password whose hash the store keeps; boots, statuses, transactions (sessions) and meter values are stored.
 Every write is idempotent (a message sent again after a lost answer stores nothing twice: the store skips a
 meter value it has, and returns the session already opened for a repeated start).  The store is synchronous, so
-each call runs in a worker thread (``asyncio.to_thread``).  Meter values go through a
+each call runs in a worker thread (``asyncio.to_thread``).  Password checks (scrypt, about 0.2 s of CPU each) run
+in a pool of their own of ``PASSWORD_THREADS`` threads: a storm of handshakes (every charge point reconnecting
+after a restart) queues there instead of filling the event loop's default pool, which the meter values of the
+charge points already connected, their messages' schema checks and the re-plan share.  Meter values go through a
 :class:`~vgi.service.batching.MeterBatcher`: the values of many charge points are committed in one transaction,
 and each call returns (so the CSMS answers) only once its own values are committed.  Every id token is accepted:
 the service plans charging, it does not sell it.
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from vgi.service.batching import MeterBatcher
 from vgi.service.ocpp.models import (
@@ -27,10 +31,12 @@ from vgi.service.ocpp.models import (
 )
 from vgi.service.store import MeterReading, Store, StoreError
 
-__all__ = ["ENERGY_REGISTER", "StoreBackend"]
+__all__ = ["ENERGY_REGISTER", "PASSWORD_THREADS", "StoreBackend"]
 
 LOGGER = logging.getLogger("vgi.service.backend")
 ENERGY_REGISTER = "Energy.Active.Import.Register"
+#: threads checking charge point passwords (scrypt releases the GIL; more threads than cores gain nothing)
+PASSWORD_THREADS = 2
 
 
 class StoreBackend:
@@ -47,17 +53,24 @@ class StoreBackend:
         self.on_started = on_started
         self.on_authenticated = on_authenticated
         self.meter_batcher = meter_batcher or MeterBatcher(store)
+        self._password_pool: ThreadPoolExecutor | None = None
 
     async def flush(self) -> None:
         """Wait until every meter value received so far is committed."""
         await self.meter_batcher.flush()
 
     async def close(self) -> None:
-        """Commit the meter values still queued and stop the batcher's writer."""
+        """Commit the meter values still queued and stop the batcher's writer (and the password checks' pool)."""
         await self.meter_batcher.close()
+        if self._password_pool is not None:
+            self._password_pool.shutdown(wait=False, cancel_futures=True)
+            self._password_pool = None
 
     async def authenticate(self, charge_point_id: str, password: str) -> bool:
-        ok = await asyncio.to_thread(self.store.check_password, charge_point_id, password)
+        if self._password_pool is None:
+            self._password_pool = ThreadPoolExecutor(PASSWORD_THREADS, thread_name_prefix="vgi-password")
+        ok = await asyncio.get_running_loop().run_in_executor(self._password_pool, self.store.check_password,
+                                                              charge_point_id, password)
         if ok and self.on_authenticated is not None:
             self.on_authenticated(charge_point_id)
         return ok

@@ -15,6 +15,11 @@ that fails is written again message by message, so one bad message fails alone. 
 message queued before it is committed (the service calls it before a snapshot, a settlement or a read of a
 transaction's last register); :meth:`close` flushes and stops the writer.  Idempotence is the store's: a reading
 it already holds is skipped, in a batch as on its own.
+
+No caller waits without end: a writer that stops for any reason (cancelled, or failing outside the store) fails
+every message still queued with :class:`BatcherStopped` (the next :meth:`add` starts a new writer), and a
+:meth:`flush` that has waited ``FLUSH_WARN_S`` logs a warning naming what it waits for, again every
+``FLUSH_WARN_S``.
 """
 
 from __future__ import annotations
@@ -27,9 +32,15 @@ from dataclasses import dataclass
 
 from vgi.service.store import MeterReading, Store
 
-__all__ = ["MeterBatcher"]
+__all__ = ["FLUSH_WARN_S", "BatcherStopped", "MeterBatcher"]
 
 LOGGER = logging.getLogger("vgi.service.batching")
+#: seconds a flush waits before it logs a warning (and again after each further such wait)
+FLUSH_WARN_S = 30.0
+
+
+class BatcherStopped(RuntimeError):
+    """The batcher's writer stopped before this message was committed (it may or may not have been)."""
 
 
 @dataclass(eq=False)
@@ -82,21 +93,30 @@ class MeterBatcher:
 
     async def flush(self) -> None:
         """Wait until every message queued so far is committed (or has failed)."""
-        waiting = [m.done for m in (*self._writing, *self._queue)]
-        if not waiting:
+        pending = {m.done for m in (*self._writing, *self._queue)}
+        if not pending:
             return
         self._flushers += 1
         if self._wake is not None:
             self._wake.set()
+        started = asyncio.get_running_loop().time()
         try:
-            await asyncio.wait(waiting)
+            while pending:
+                _, pending = await asyncio.wait(pending, timeout=FLUSH_WARN_S)
+                if pending:
+                    writer = "none" if self._task is None else "stopped" if self._task.done() else "running"
+                    LOGGER.warning("meter batcher: a flush has waited %.0f s for %d message(s) (writer %s, %d "
+                                   "message(s) being written, %d queued)",
+                                   asyncio.get_running_loop().time() - started, len(pending), writer,
+                                   len(self._writing), len(self._queue))
         finally:
             self._flushers -= 1
 
     async def close(self) -> None:
-        """Flush, then stop the writer; later messages are written one transaction each."""
+        """Stop queueing (a later message is written in a transaction of its own), commit every queued message,
+        then stop the writer."""
+        self._closed = True  # first: a message that arrives during the flush below is not left in the queue
         await self.flush()
-        self._closed = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -122,6 +142,18 @@ class MeterBatcher:
         return taken
 
     async def _run(self) -> None:
+        try:
+            await self._write_queued()
+        except Exception:  # not the store's failures (those fail their messages): a bug; the next add restarts
+            LOGGER.exception("meter batcher: the writer failed")
+        finally:  # stopped (cancelled, or failed): nobody may wait on a message left behind
+            left = [m for m in (*self._writing, *self._queue) if not m.done.done()]
+            self._writing, self._queue = [], []
+            for message in left:
+                message.done.set_exception(BatcherStopped("the meter batcher's writer stopped before this "
+                                                          "message's commit was confirmed"))
+
+    async def _write_queued(self) -> None:
         assert self._wake is not None
         while True:
             if not self._queue:
@@ -132,14 +164,8 @@ class MeterBatcher:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._until_full(), self.linger_s)
             self._writing = self._take()
-            try:
-                outcomes = await asyncio.to_thread(self._write, self._writing)
-            except BaseException as exc:  # cancelled mid-write: the thread finishes it; its callers learn how
-                for message in self._writing:
-                    if not message.done.done():
-                        message.done.set_exception(exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
-                self._writing = []
-                raise
+            # cancelled mid-write, the thread still finishes it; _run fails its messages (not known to be committed)
+            outcomes = await asyncio.to_thread(self._write, self._writing)
             for message, outcome in zip(self._writing, outcomes, strict=True):
                 if message.done.done():
                     continue
