@@ -3,6 +3,7 @@ profile they are sent, and what such a profile lets a car draw at a moment."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from datetime import datetime
 from decimal import Decimal
@@ -59,3 +60,17 @@ class Charger201(Cp201):
 
 def basic_auth(user: str, password: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+async def connect_pair(csms: Any, passwords: dict[str, str]) -> tuple[Charger16, Charger201, list[asyncio.Task[Any]]]:
+    """CP1 (OCPP 1.6) and CP2 (OCPP 2.0.1) connected to ``csms`` with basic auth, each recording its profiles, and
+    the tasks that run them (cancel them when done)."""
+    import websockets
+
+    ws1 = await websockets.connect(csms.url("CP1"), subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+                                   additional_headers=basic_auth("CP1", passwords["CP1"]))
+    ws2 = await websockets.connect(csms.url("CP2"), subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
+                                   additional_headers=basic_auth("CP2", passwords["CP2"]))
+    cp1, cp2 = Charger16("CP1", ws1), Charger201("CP2", ws2)
+    cp1.profiles, cp2.profiles = [], []
+    return cp1, cp2, [asyncio.create_task(cp1.start()), asyncio.create_task(cp2.start())]

@@ -21,7 +21,7 @@ import websockets
 from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 
-from chargers import Charger16, Charger201, basic_auth, limit_kw_at
+from chargers import Charger16, basic_auth, connect_pair, limit_kw_at
 from utility import publish_import_limit
 from vgi.aggregator.clock import SimulatedClock
 from vgi.errors import VgiError
@@ -90,13 +90,7 @@ async def _until(pred: Any, timeout_s: float = 10.0) -> None:
 async def _story(service: Service, clock: SimulatedClock) -> dict[str, Any]:
     assert service.csms is not None and service.store is not None
     csms = service.csms
-    ws1 = await websockets.connect(csms.url("CP1"), subprotocols=["ocpp1.6"],  # type: ignore[list-item]
-                                   additional_headers=basic_auth("CP1", PASSWORDS["CP1"]))
-    ws2 = await websockets.connect(csms.url("CP2"), subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
-                                   additional_headers=basic_auth("CP2", PASSWORDS["CP2"]))
-    cp1, cp2 = Charger16("CP1", ws1), Charger201("CP2", ws2)
-    cp1.profiles, cp2.profiles = [], []
-    tasks = [asyncio.create_task(cp1.start()), asyncio.create_task(cp2.start())]
+    cp1, cp2, tasks = await connect_pair(csms, PASSWORDS)
     out: dict[str, Any] = {}
     try:
         await cp1.call(call16.BootNotification(charge_point_model="M1", charge_point_vendor="V1"), suppress=False)
@@ -179,8 +173,8 @@ async def _story(service: Service, clock: SimulatedClock) -> dict[str, Any]:
     finally:
         for task in tasks:
             task.cancel()
-        await ws1.close()
-        await ws2.close()
+        await cp1._connection.close()
+        await cp2._connection.close()
     return out
 
 

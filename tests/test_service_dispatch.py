@@ -12,11 +12,10 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-import websockets
 from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 
-from chargers import Charger16, Charger201, basic_auth, limit_kw_at
+from chargers import connect_pair, limit_kw_at
 from test_service import CP_KW, PASSWORDS, STEP, T0, _iso, _until, service_config
 from utility import bl_headers, create_program, publish_event
 from vgi.aggregator.clock import SimulatedClock
@@ -36,13 +35,7 @@ EFFICIENCY = 0.95
 async def _one_pass(service: Service) -> dict[str, Any]:
     assert service.csms is not None
     csms = service.csms
-    ws1 = await websockets.connect(csms.url("CP1"), subprotocols=["ocpp1.6"],  # type: ignore[list-item]
-                                   additional_headers=basic_auth("CP1", PASSWORDS["CP1"]))
-    ws2 = await websockets.connect(csms.url("CP2"), subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
-                                   additional_headers=basic_auth("CP2", PASSWORDS["CP2"]))
-    cp1, cp2 = Charger16("CP1", ws1), Charger201("CP2", ws2)
-    cp1.profiles, cp2.profiles = [], []
-    tasks = [asyncio.create_task(cp1.start()), asyncio.create_task(cp2.start())]
+    cp1, cp2, tasks = await connect_pair(csms, PASSWORDS)
     try:
         await cp1.call(call16.BootNotification(charge_point_model="M1", charge_point_vendor="V1"), suppress=False)
         await cp1.call(call16.StartTransaction(connector_id=1, id_tag="TAG1", meter_start=0, timestamp=_iso(T0)),
@@ -70,8 +63,8 @@ async def _one_pass(service: Service) -> dict[str, Any]:
     finally:
         for task in tasks:
             task.cancel()
-        await ws1.close()
-        await ws2.close()
+        await cp1._connection.close()
+        await cp2._connection.close()
 
 
 def test_two_cars_follow_a_dispatch_setpoint_and_the_tariff_elsewhere(tmp_path: Path) -> None:
